@@ -27,6 +27,7 @@ E2E_NAMESPACES=()
 declare -A E2E_BG    # PID -> 1 for helper processes still running, stopped by PID at exit
 declare -A E2E_WG_PID  # IFACE -> PID of the WireGuard process serving it
 declare -A E2E_WG_NS   # IFACE -> namespace it lives in
+E2E_STOP_KILLED=""   # set by stop_pid when TERM was not enough
 E2E_PORT_NEXT=20000  # TCP ports for transfers, one per transfer so nothing lingers
 
 # ---- reporting -------------------------------------------------------------------------------
@@ -82,15 +83,26 @@ e2e_init() {
 	trap 'exit 143' TERM
 }
 
+# alive PID: the process exists and is not a zombie.
+alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
 # stop_pid PID: TERM, wait up to 3 s, then KILL. Only for PIDs this shell started.
 stop_pid() {
 	local pid=$1
+	E2E_STOP_KILLED=""
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for _ in $(seq 60); do
-		kill -0 "$pid" 2>/dev/null || break
+		alive "$pid" || break
 		sleep 0.05
 	done
-	kill -KILL "$pid" 2>/dev/null || true
+	if alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+		E2E_STOP_KILLED=1
+	fi
 	wait "$pid" 2>/dev/null || true
 }
 
@@ -192,13 +204,13 @@ wg_start() {
 	E2E_WG_NS[$iface]=$ns
 	deadline=$(($(now_ms) + ${E2E_START_TIMEOUT_MS:-10000}))
 	while [ "$(now_ms)" -lt "$deadline" ]; do
-		if ! kill -0 "$pid" 2>/dev/null; then
+		if ! alive "$pid"; then
 			note "$impl for $iface in $ns exited early; its output:"
 			sed "s/^/#   | /" "$E2E_TMP/$iface.log"
 			return 1
 		fi
 		if [ -S "$WG_RUN_DIR/$iface.sock" ] &&
-			ip netns exec "$ns" wg show "$iface" >/dev/null 2>&1 &&
+			E2E_WG_TIMEOUT=2 wg_in "$ns" show "$iface" >/dev/null 2>&1 &&
 			ip -n "$ns" link show "$iface" >/dev/null 2>&1; then
 			return 0
 		fi
@@ -213,9 +225,17 @@ wg_start() {
 wg_stop() {
 	local iface=$1 pid=${E2E_WG_PID[$1]:-}
 	[ -n "$pid" ] || return 0
-	stop_pid "$pid"
+	if alive "$pid"; then
+		stop_pid "$pid"
+		[ -z "$E2E_STOP_KILLED" ] || note "$iface (pid $pid) ignored SIGTERM for 3 s: killed"
+	else
+		local rc=0
+		wait "$pid" 2>/dev/null || rc=$?
+		note "$iface (pid $pid) had exited on its own, status $rc"
+	fi
 	unset "E2E_WG_PID[$iface]" "E2E_WG_NS[$iface]"
-	if [ -S "$WG_RUN_DIR/$iface.sock" ] && ! kill -0 "$pid" 2>/dev/null; then
+	if [ -S "$WG_RUN_DIR/$iface.sock" ] && ! alive "$pid"; then
+		note "$iface (pid $pid) left $WG_RUN_DIR/$iface.sock behind: removed"
 		rm -f "$WG_RUN_DIR/$iface.sock"
 	fi
 }
@@ -223,6 +243,14 @@ wg_stop() {
 # wg_pid IFACE, wg_ns IFACE: PID of the process serving IFACE, namespace IFACE lives in.
 wg_pid() { echo "${E2E_WG_PID[$1]}"; }
 wg_ns() { echo "${E2E_WG_NS[$1]}"; }
+
+# wg_in NS ARGS...: `wg ARGS` in NS, bounded so a UAPI that never answers fails the check
+# instead of hanging the run.
+wg_in() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" timeout "${E2E_WG_TIMEOUT:-10}" wg "$@"
+}
 
 # key_new NAME: a private key in $E2E_TMP/NAME.key (mode 0600) and its public key in NAME.pub.
 key_new() {
@@ -241,7 +269,7 @@ psk_file() { echo "$E2E_TMP/$1.psk"; }
 
 # wg_set_iface NS IFACE KEYFILE PORT
 wg_set_iface() {
-	ip netns exec "$1" wg set "$2" private-key "$3" listen-port "$4"
+	wg_in "$1" set "$2" private-key "$3" listen-port "$4"
 }
 
 # wg_set_peer NS IFACE PUB ALLOWED_IPS [ENDPOINT [PSKFILE]]: an empty ENDPOINT leaves the
@@ -251,7 +279,7 @@ wg_set_peer() {
 	local args=(peer "$pub" allowed-ips "$allowed")
 	[ -z "$endpoint" ] || args+=(endpoint "$endpoint")
 	[ -z "$psk" ] || args+=(preshared-key "$psk")
-	ip netns exec "$ns" wg set "$iface" "${args[@]}"
+	wg_in "$ns" set "$iface" "${args[@]}"
 }
 
 # wg_conf NS IFACE KEYFILE PORT PEER_PUB ALLOWED_IPS [ENDPOINT [PSKFILE]]
@@ -270,12 +298,12 @@ link_up() {
 
 # wg_latest_handshake NS IFACE PUB: the peer's latest handshake, seconds since epoch (0: none).
 wg_latest_handshake() {
-	ip netns exec "$1" wg show "$2" latest-handshakes | awk -v k="$3" '$1 == k { print $2 }'
+	wg_in "$1" show "$2" latest-handshakes | awk -v k="$3" '$1 == k { print $2 }'
 }
 
 # wg_endpoint NS IFACE PUB: the peer's current endpoint as `wg show` prints it.
 wg_endpoint() {
-	ip netns exec "$1" wg show "$2" endpoints | awk -v k="$3" '$1 == k { print $2 }'
+	wg_in "$1" show "$2" endpoints | awk -v k="$3" '$1 == k { print $2 }'
 }
 
 # ---- traffic assertions ----------------------------------------------------------------------

@@ -72,7 +72,7 @@ tunnel_down() {
 # showconf_matches: a's `wg showconf` holds exactly what was set.
 showconf_matches() {
 	local conf line
-	conf=$(ip netns exec "$NS_A" wg showconf "$IF_A") || return 1
+	conf=$(wg_in "$NS_A" showconf "$IF_A") || return 1
 	for line in "PrivateKey = $(cat "$(key_file a)")" "ListenPort = $PORT_A" \
 		"PublicKey = $(key_pub b)" "AllowedIPs = $IN4_B/32, $IN6_B/128" \
 		"Endpoint = $OUT4_B:$PORT_B"; do
@@ -103,8 +103,8 @@ no_handshake_both() {
 
 # peer_readd: remove b from a and add it back; the fresh peer must have no handshake.
 peer_readd() {
-	ip netns exec "$NS_A" wg set "$IF_A" peer "$(key_pub b)" remove || return 1
-	if ip netns exec "$NS_A" wg show "$IF_A" peers | grep -qxF "$(key_pub b)"; then
+	wg_in "$NS_A" set "$IF_A" peer "$(key_pub b)" remove || return 1
+	if wg_in "$NS_A" show "$IF_A" peers | grep -qxF "$(key_pub b)"; then
 		note "peer still listed after remove"
 		return 1
 	fi
