@@ -103,6 +103,7 @@ ratio() {
 	esac
 }
 
+LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 e2e_init
 NS_C="bench-$E2E_ID-c"
 NS_S="bench-$E2E_ID-s"
@@ -147,7 +148,8 @@ echo "### Throughput: iperf3 TCP, $STREAMS stream(s), ${DURATION} s, median of $
 echo
 echo "$(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), commit $COMMIT," \
 	"wice sha256 $WICE_SUM, $(wireguard-go --version 2>/dev/null | head -1 | cut -d' ' -f1-2)," \
-	"$(iperf3 --version | head -1 | cut -d' ' -f1-2). Both tunnel ends and iperf3 share the cores."
+	"$(iperf3 --version | head -1 | cut -d' ' -f1-2), load average at start $LOAD0." \
+	"Both tunnel ends and iperf3 share the cores."
 echo
 echo "| path | Mbit/s (median) | runs | CPU % client end | CPU % server end | peak RSS MiB c/s |"
 echo "|---|---:|---|---:|---:|---:|"
