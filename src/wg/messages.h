@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <endian.h>
 
 #define WG_KEY_LEN		 32
 #define WG_HASH_LEN		 32
