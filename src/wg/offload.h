@@ -34,13 +34,18 @@
  * TCP/UDP checksum. A packet without GSO but with VIRTIO_NET_HDR_F_NEEDS_CSUM gets its
  * checksum completed and is emitted as one segment; a plain packet is copied as one segment.
  *
+ * The vnet header's hdr_len is only a hint: the header length is taken from the packet. With
+ * GSO and NEEDS_CSUM, csum_start must be the IP header length (TCP/UDP right after the IPv4
+ * header or the fixed IPv6 header; IPv6 extension headers are -EINVAL). Vnet header fields are
+ * in host byte order (a legacy TUN without TUNSETVNETLE/BE).
+ *
  * Segment i is written at out + i * stride, its length stored in lens[i]. Returns the number
  * of segments (1..max_segs), -EMSGSIZE if they would not fit in max_segs or a segment exceeds
- * stride, -EINVAL for a malformed header or packet (bad gso_type, csum_start beyond the packet,
- * truncated IP/TCP/UDP header, IP version not matching the gso type, and so on).
+ * mtu or stride, -EINVAL for a malformed header or packet (bad gso_type, csum_start beyond the
+ * packet, truncated IP/TCP/UDP header, IP version not matching the gso type, and so on).
  */
-int offload_segment(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t len,
-		    size_t mtu, uint8_t *out, size_t stride, size_t max_segs, size_t *lens);
+int offload_segment(const struct virtio_net_hdr *hdr, const uint8_t *pkt, size_t len, size_t mtu,
+		    uint8_t *out, size_t stride, size_t max_segs, size_t *lens);
 
 /* Payload bytes per segment that offload_segment will produce for a superpacket, so callers
  * can size stride before calling: header length + gso_size (or len when not GSO). Returns
@@ -59,6 +64,11 @@ int offload_segment_len(const struct virtio_net_hdr *hdr, const uint8_t *pkt, si
  * expects. Every other packet is passed through alone with flags = VIRTIO_NET_HDR_F_DATA_VALID
  * (it was authenticated by the tunnel, like the kernel driver's CHECKSUM_UNNECESSARY).
  *
+ * Outputs are emitted in the order of their first packets; only the newest output of a flow
+ * may grow, so each flow keeps its order. IPv4 segments must carry DF and a valid header
+ * checksum to be merged. A packet that might belong to a TCP flow we cannot see into (IPv6
+ * extension headers, IPv4 fragments, lengths that disagree) ends every merge in progress.
+ *
  * No payload is copied: output iovecs point into the buffers given to offload_gro_add, which
  * must stay valid and unchanged until offload_gro_flush returns. Headers of merged packets
  * are rewritten in copies held inside struct offload_gro.
@@ -66,25 +76,33 @@ int offload_segment_len(const struct virtio_net_hdr *hdr, const uint8_t *pkt, si
 #define OFFLOAD_GRO_MAX_PKTS  128 /* packets held before a flush is forced */
 #define OFFLOAD_GRO_MAX_FLOWS 16  /* output superpackets held before a flush is forced */
 
-struct offload_gro_flow;
-
 struct offload_gro {
 	/* private: sized for OFFLOAD_GRO_MAX_PKTS inputs and OFFLOAD_GRO_MAX_FLOWS outputs */
-	unsigned int n_out;
-	unsigned int n_pkts;
+	unsigned int n_out;  /* outputs held, in arrival order of their first packet */
+	unsigned int n_pkts; /* input packets held, all outputs together */
 	struct offload_gro_out {
-		uint8_t hdr[OFFLOAD_VNET_HDR_LEN + 60 + 60]; /* vnet hdr + IP + TCP headers */
-		uint16_t hdr_len;
-		uint16_t first_iov;
-		uint16_t n_iov;
-		uint8_t mergeable;
-		uint8_t family;
-		uint32_t next_seq;
-		uint16_t gso_size;
-		uint16_t total_len; /* IP packet length so far */
+		/* vnet hdr, then (merged outputs only, written at flush) IP + TCP headers */
+		uint8_t hdr[OFFLOAD_VNET_HDR_LEN + 40 + 60];
+		const uint8_t *pkt; /* first packet, in the caller's buffer */
+		size_t len;	    /* its length */
+		uint32_t next_seq;  /* TCP sequence number the next merged segment must carry */
+		uint16_t ip_len;    /* IP packet length of the merged output so far */
+		uint16_t hdr_len;   /* IP + TCP header length of the first packet */
+		uint16_t gso_size;  /* payload length of the first packet */
+		int16_t seg_head;   /* merged segments after the first: index in seg[], or -1 */
+		int16_t seg_tail;
+		uint8_t l4_off; /* IP header length of the first packet */
+		uint8_t family; /* 4 or 6 for a keyed TCP flow, 0 otherwise */
+		uint8_t open;	/* may still take segments */
+		uint8_t psh;	/* last merged segment carried PSH */
 	} out[OFFLOAD_GRO_MAX_FLOWS];
-	struct iovec iov[OFFLOAD_GRO_MAX_PKTS + OFFLOAD_GRO_MAX_FLOWS];
-	unsigned int n_iov;
+	struct offload_gro_seg {
+		const uint8_t *data; /* payload of a merged segment, in the caller's buffer */
+		uint16_t len;
+		int16_t next;
+	} seg[OFFLOAD_GRO_MAX_PKTS];
+	unsigned int n_seg;
+	struct iovec iov[OFFLOAD_GRO_MAX_PKTS + 1]; /* scratch for one output at flush */
 };
 
 typedef int (*offload_write_fn)(void *ctx, const struct iovec *iov, int iovcnt);
@@ -101,7 +119,15 @@ int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t len, offlo
  * or the first negative value write returned; the batch is emptied either way. */
 int offload_gro_flush(struct offload_gro *g, offload_write_fn write, void *ctx);
 
-/* Internet checksum helpers, exported for tests and the segmenter. */
+/*
+ * Internet checksum helpers (RFC 1071), exported for tests and the segmenter. The running sum
+ * is the one's complement sum of the data read as big-endian 16-bit words, held in 32 bits
+ * with end-around carry, so host-order numbers (a pseudo-header's protocol and length) may be
+ * added to it directly. Only the last chunk added to a sum may have an odd length.
+ * offload_csum_fold folds to 16 bits and returns the complement, in host order: the value to
+ * store (with htons) in a checksum field that was zero while summing. A checksum field that
+ * is verified in place folds to 0.
+ */
 uint32_t offload_csum_add(uint32_t sum, const void *data, size_t len);
 uint16_t offload_csum_fold(uint32_t sum);
 
