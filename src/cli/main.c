@@ -6,6 +6,7 @@
 
 static const struct cli_command commands[] = {
 	{ "wg-userspace", "run a userspace WireGuard interface", cmd_wg_userspace },
+	{ "signal", "run the signaling server (gRPC and WebSocket)", cmd_signal },
 	{ "genkey", "print a new private key (base64), like wg genkey", cmd_genkey },
 	{ "genpsk", "print a new pre-shared key (base64), like wg genpsk", cmd_genpsk },
 	{ "pubkey", "read a private key on stdin, print its public key", cmd_pubkey },
