@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Temporary: link-time defaults while the transports are being written (removed once they
+ * land). Each refuses with -EPROTONOSUPPORT. */
+#include <errno.h>
+#include "server/server.h"
+#include "signal/auth.h"
+
+__attribute__((weak)) int server_grpc_start(struct signal_server *s, const char *addr,
+					    const char *tls_cert, const char *tls_key)
+{
+	return -EPROTONOSUPPORT;
+}
+__attribute__((weak)) void server_grpc_stop(struct signal_server *s)
+{
+}
+__attribute__((weak)) int server_ws_start(struct signal_server *s, const char *addr,
+					  const char *tls_cert, const char *tls_key)
+{
+	return -EPROTONOSUPPORT;
+}
+__attribute__((weak)) void server_ws_stop(struct signal_server *s)
+{
+}
+__attribute__((weak)) struct auth_server *auth_server_new(void)
+{
+	return NULL;
+}
+__attribute__((weak)) struct auth_server *auth_server_free(struct auth_server *a)
+{
+	return NULL;
+}
