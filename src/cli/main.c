@@ -5,11 +5,11 @@
 #include "cli/cli.h"
 
 static const struct cli_command commands[] = {
-	{ "wg-userspace", "run a userspace WireGuard interface", cmd_wg_userspace },
-	{ "signal", "run the signaling server (gRPC and WebSocket)", cmd_signal },
-	{ "genkey", "print a new private key (base64), like wg genkey", cmd_genkey },
-	{ "genpsk", "print a new pre-shared key (base64), like wg genpsk", cmd_genpsk },
-	{ "pubkey", "read a private key on stdin, print its public key", cmd_pubkey },
+	{"wg-userspace", "run a userspace WireGuard interface", cmd_wg_userspace},
+	{"signal", "run the signaling server (gRPC and WebSocket)", cmd_signal},
+	{"genkey", "print a new private key (base64), like wg genkey", cmd_genkey},
+	{"genpsk", "print a new pre-shared key (base64), like wg genpsk", cmd_genpsk},
+	{"pubkey", "read a private key on stdin, print its public key", cmd_pubkey},
 };
 
 static void usage(FILE *f)

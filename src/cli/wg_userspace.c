@@ -17,9 +17,11 @@
 static const char usage[] =
 	"Usage: wice wg-userspace [-f] [-v] IFACE\n\n"
 	"Creates the TUN interface IFACE and serves it as a WireGuard interface, configured\n"
-	"through " "/var/run/wireguard/IFACE.sock with wg(8) or wg-quick(8), e.g.\n"
+	"through "
+	"/var/run/wireguard/IFACE.sock with wg(8) or wg-quick(8), e.g.\n"
 	"WG_QUICK_USERSPACE_IMPLEMENTATION='wice wg-userspace'.\n\n"
-	"  -f, --foreground  stay in the foreground (default: daemonise once the interface exists)\n"
+	"  -f, --foreground  stay in the foreground (default: daemonise once the interface "
+	"exists)\n"
 	"  -v, --verbose     log debug messages\n"
 	"  -h, --help        this text\n";
 
@@ -66,8 +68,8 @@ static int serve(const char *name, int ready_fd)
 		close(ready_fd);
 	}
 
-	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = dev->stop_fd, .events = POLLIN };
+	pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = dev->stop_fd, .events = POLLIN};
 	while (poll(pfd, 2, -1) < 0 && errno == EINTR)
 		;
 	if (pfd[0].revents & POLLIN)

@@ -8,7 +8,7 @@
 
 enum log_level log_max_level = LOG_LVL_INFO;
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_printf(enum log_level level, const char *fmt, ...)
 {

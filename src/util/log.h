@@ -13,10 +13,10 @@ int log_level_parse(const char *name); /* returns a level or -EINVAL */
 #define log_error(...) log_printf(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_printf(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...)  log_printf(LOG_LVL_INFO, __VA_ARGS__)
-#define log_debug(...)                                     \
-	do {                                               \
-		if (log_max_level >= LOG_LVL_DEBUG)        \
-			log_printf(LOG_LVL_DEBUG, __VA_ARGS__); \
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_max_level >= LOG_LVL_DEBUG)                                                \
+			log_printf(LOG_LVL_DEBUG, __VA_ARGS__);                                    \
 	} while (0)
 
 #endif

@@ -95,14 +95,16 @@ enum cookie_mac_state cookie_validate(struct cookie_checker *c, const uint8_t *m
 void cookie_add_macs(struct cookie_maker *m, uint8_t *msg, size_t len)
 {
 	uint64_t now = now_ns();
-	uint64_t max_age = (uint64_t)(WG_COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY) * 1000000000ULL;
+	uint64_t max_age =
+		(uint64_t)(WG_COOKIE_SECRET_MAX_AGE - COOKIE_SECRET_LATENCY) * 1000000000ULL;
 
-	wgcrypto_mac(msg + mac1_offset(len), m->message_mac1_key, WG_KEY_LEN, msg, mac1_offset(len));
+	wgcrypto_mac(msg + mac1_offset(len), m->message_mac1_key, WG_KEY_LEN, msg,
+		     mac1_offset(len));
 	memcpy(m->last_mac1_sent, msg + mac1_offset(len), WG_COOKIE_LEN);
 	m->have_sent_mac1 = true;
 	if (m->cookie_birthdate_ns && now - m->cookie_birthdate_ns < max_age)
 		wgcrypto_mac(msg + mac2_offset(len), m->cookie, WG_COOKIE_LEN, msg,
-			   mac2_offset(len));
+			     mac2_offset(len));
 	else
 		memset(msg + mac2_offset(len), 0, WG_COOKIE_LEN);
 }
@@ -118,7 +120,7 @@ void cookie_make_reply(struct cookie_checker *c, struct wg_message_handshake_coo
 	wgcrypto_random(reply->nonce, sizeof(reply->nonce));
 	make_cookie(c, cookie, src);
 	wgcrypto_xaead_seal(reply->encrypted_cookie, cookie, WG_COOKIE_LEN, msg + mac1_offset(len),
-			  WG_COOKIE_LEN, reply->nonce, c->cookie_encryption_key);
+			    WG_COOKIE_LEN, reply->nonce, c->cookie_encryption_key);
 	wgcrypto_wipe(cookie, sizeof(cookie));
 }
 
@@ -129,8 +131,8 @@ int cookie_consume_reply(struct cookie_maker *m, const struct wg_message_handsha
 	if (!m->have_sent_mac1)
 		return -EBADMSG;
 	if (wgcrypto_xaead_open(cookie, reply->encrypted_cookie, sizeof(reply->encrypted_cookie),
-			      m->last_mac1_sent, WG_COOKIE_LEN, reply->nonce,
-			      m->cookie_decryption_key))
+				m->last_mac1_sent, WG_COOKIE_LEN, reply->nonce,
+				m->cookie_decryption_key))
 		return -EBADMSG;
 	memcpy(m->cookie, cookie, WG_COOKIE_LEN);
 	m->cookie_birthdate_ns = now_ns();

@@ -35,7 +35,7 @@ static void must(int ok)
 }
 
 void wgcrypto_hash(uint8_t out[static WG_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b,
-		 size_t blen)
+		   size_t blen)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = WG_HASH_LEN;
@@ -49,7 +49,7 @@ void wgcrypto_hash(uint8_t out[static WG_HASH_LEN], const uint8_t *a, size_t ale
 }
 
 void wgcrypto_mac(uint8_t out[static WG_COOKIE_LEN], const uint8_t *key, size_t keylen,
-		const uint8_t *in, size_t len)
+		  const uint8_t *in, size_t len)
 {
 	size_t outlen = WG_COOKIE_LEN;
 	OSSL_PARAM params[] = {
@@ -89,7 +89,7 @@ static void hmac(uint8_t out[static WG_HASH_LEN], const uint8_t key[static WG_HA
 }
 
 void wgcrypto_kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[static WG_HASH_LEN],
-		const uint8_t *in, size_t len)
+		  const uint8_t *in, size_t len)
 {
 	uint8_t prk[WG_HASH_LEN], t[WG_HASH_LEN + 1];
 
@@ -115,7 +115,7 @@ void wgcrypto_kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[static
 }
 
 int wgcrypto_dh(uint8_t out[static WG_KEY_LEN], const uint8_t priv[static WG_KEY_LEN],
-	      const uint8_t pub[static WG_KEY_LEN])
+		const uint8_t pub[static WG_KEY_LEN])
 {
 	/* libsodium rejects an all-zero result (low-order public key) with -1. */
 	if (crypto_scalarmult_curve25519(out, priv, pub) != 0) {
@@ -132,8 +132,8 @@ static void nonce96(uint8_t n[static 12], uint64_t counter)
 		n[4 + i] = (uint8_t)(counter >> (8 * i));
 }
 
-void wgcrypto_aead_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
-		      uint64_t nonce, const uint8_t key[static WG_KEY_LEN])
+void wgcrypto_aead_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad,
+			size_t adlen, uint64_t nonce, const uint8_t key[static WG_KEY_LEN])
 {
 	uint8_t n[12];
 
@@ -142,7 +142,7 @@ void wgcrypto_aead_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8
 }
 
 int wgcrypto_aead_open(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
-		     uint64_t nonce, const uint8_t key[static WG_KEY_LEN])
+		       uint64_t nonce, const uint8_t key[static WG_KEY_LEN])
 {
 	uint8_t n[12];
 
@@ -154,14 +154,16 @@ int wgcrypto_aead_open(uint8_t *out, const uint8_t *in, size_t len, const uint8_
 	return 0;
 }
 
-void wgcrypto_xaead_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
-		       const uint8_t nonce[static WG_COOKIE_NONCE_LEN], const uint8_t key[static 32])
+void wgcrypto_xaead_seal(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad,
+			 size_t adlen, const uint8_t nonce[static WG_COOKIE_NONCE_LEN],
+			 const uint8_t key[static 32])
 {
 	crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, in, len, ad, adlen, NULL, nonce, key);
 }
 
-int wgcrypto_xaead_open(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad, size_t adlen,
-		      const uint8_t nonce[static WG_COOKIE_NONCE_LEN], const uint8_t key[static 32])
+int wgcrypto_xaead_open(uint8_t *out, const uint8_t *in, size_t len, const uint8_t *ad,
+			size_t adlen, const uint8_t nonce[static WG_COOKIE_NONCE_LEN],
+			const uint8_t key[static 32])
 {
 	if (len < WG_AUTHTAG_LEN)
 		return -EBADMSG;
@@ -227,14 +229,14 @@ static int data_rekey(struct wgcrypto_data_ctx *c, uint64_t key_id, const uint8_
 }
 
 int wgcrypto_data_seal(struct wgcrypto_data_ctx *c, uint64_t key_id, const uint8_t key[static 32],
-		     uint64_t nonce, uint8_t *buf, size_t len)
+		       uint64_t nonce, uint8_t *buf, size_t len)
 {
 	uint8_t n[12];
 	int outl = 0, fin = 0;
 
 	nonce96(n, nonce);
-	if (data_rekey(c, key_id, key, n) || (len && !EVP_CipherUpdate(c->evp, buf, &outl, buf,
-								      (int)len)) ||
+	if (data_rekey(c, key_id, key, n) ||
+	    (len && !EVP_CipherUpdate(c->evp, buf, &outl, buf, (int)len)) ||
 	    !EVP_CipherFinal_ex(c->evp, buf + outl, &fin) ||
 	    !EVP_CIPHER_CTX_ctrl(c->evp, EVP_CTRL_AEAD_GET_TAG, WG_AUTHTAG_LEN, buf + len))
 		return -EIO;
@@ -242,7 +244,7 @@ int wgcrypto_data_seal(struct wgcrypto_data_ctx *c, uint64_t key_id, const uint8
 }
 
 int wgcrypto_data_open(struct wgcrypto_data_ctx *c, uint64_t key_id, const uint8_t key[static 32],
-		     uint64_t nonce, uint8_t *buf, size_t len)
+		       uint64_t nonce, uint8_t *buf, size_t len)
 {
 	uint8_t n[12];
 	int outl = 0, fin = 0;

@@ -284,9 +284,9 @@ void *ctrl_thread(void *arg)
 	struct wg_device *dev = arg;
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	struct pollfd pfd[3] = {
-		{ .fd = dev->ctrl_kick, .events = POLLIN },
-		{ .fd = tfd, .events = POLLIN },
-		{ .fd = dev->stop_fd, .events = POLLIN },
+		{.fd = dev->ctrl_kick, .events = POLLIN},
+		{.fd = tfd, .events = POLLIN},
+		{.fd = dev->stop_fd, .events = POLLIN},
 	};
 	uint64_t v;
 
@@ -295,7 +295,7 @@ void *ctrl_thread(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&dev->stopping)) {
-		struct itimerspec its = { 0 };
+		struct itimerspec its = {0};
 		uint64_t next;
 
 		if (read(dev->ctrl_kick, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -345,7 +345,7 @@ int device_start(struct wg_device *dev)
 
 void device_wait(struct wg_device *dev)
 {
-	struct pollfd pfd = { .fd = dev->stop_fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = dev->stop_fd, .events = POLLIN};
 
 	while (!atomic_load(&dev->stopping))
 		if (poll(&pfd, 1, -1) > 0)

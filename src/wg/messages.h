@@ -10,26 +10,26 @@
 #include <stddef.h>
 #include <endian.h>
 
-#define WG_KEY_LEN		 32
-#define WG_HASH_LEN		 32
-#define WG_COOKIE_LEN		 16
-#define WG_COOKIE_NONCE_LEN	 24
-#define WG_TIMESTAMP_LEN	 12
-#define WG_AUTHTAG_LEN		 16
-#define WG_KEY_B64_LEN		 44 /* base64 of 32 bytes, with one '=' of padding */
+#define WG_KEY_LEN	    32
+#define WG_HASH_LEN	    32
+#define WG_COOKIE_LEN	    16
+#define WG_COOKIE_NONCE_LEN 24
+#define WG_TIMESTAMP_LEN    12
+#define WG_AUTHTAG_LEN	    16
+#define WG_KEY_B64_LEN	    44 /* base64 of 32 bytes, with one '=' of padding */
 
 /* Paper, section 6.4 and the timers of section 6.5. Times in seconds. */
-#define WG_REKEY_AFTER_MESSAGES	 (1ULL << 60)
-#define WG_REJECT_AFTER_MESSAGES (UINT64_MAX - (1ULL << 13) - 1)
-#define WG_REKEY_TIMEOUT	 5
+#define WG_REKEY_AFTER_MESSAGES	   (1ULL << 60)
+#define WG_REJECT_AFTER_MESSAGES   (UINT64_MAX - (1ULL << 13) - 1)
+#define WG_REKEY_TIMEOUT	   5
 #define WG_REKEY_TIMEOUT_JITTER_MS 334
-#define WG_KEEPALIVE_TIMEOUT	 10
-#define WG_REKEY_AFTER_TIME	 120
-#define WG_REJECT_AFTER_TIME	 180
-#define WG_INITIATIONS_PER_SECOND 50
-#define WG_MAX_PEERS_PER_DEVICE	 (1U << 20)
-#define WG_MAX_TIMER_HANDSHAKES	 (90 / WG_REKEY_TIMEOUT)
-#define WG_COOKIE_SECRET_MAX_AGE 120
+#define WG_KEEPALIVE_TIMEOUT	   10
+#define WG_REKEY_AFTER_TIME	   120
+#define WG_REJECT_AFTER_TIME	   180
+#define WG_INITIATIONS_PER_SECOND  50
+#define WG_MAX_PEERS_PER_DEVICE	   (1U << 20)
+#define WG_MAX_TIMER_HANDSHAKES	   (90 / WG_REKEY_TIMEOUT)
+#define WG_COOKIE_SECRET_MAX_AGE   120
 
 /*
  * Limits a remote party could try to exhaust. Incoming handshakes queue for the control
@@ -42,12 +42,12 @@
 #define WG_MAX_STAGED_PACKETS	 128
 
 /* Anti-replay window (RFC 6479 style bitmap), the size the Linux driver uses. */
-#define WG_COUNTER_BITS_TOTAL	 8192
-#define WG_COUNTER_WINDOW_SIZE	 (WG_COUNTER_BITS_TOTAL - 64)
+#define WG_COUNTER_BITS_TOTAL  8192
+#define WG_COUNTER_WINDOW_SIZE (WG_COUNTER_BITS_TOTAL - 64)
 
-#define WG_DEFAULT_MTU		 1420
-#define WG_MESSAGE_PADDING	 16
-#define WG_MAX_PACKET		 65535
+#define WG_DEFAULT_MTU	   1420
+#define WG_MESSAGE_PADDING 16
+#define WG_MAX_PACKET	   65535
 
 enum wg_message_type {
 	WG_MSG_INVALID = 0,
@@ -99,9 +99,9 @@ struct wg_message_data {
 	uint8_t encrypted_data[];
 } __attribute__((packed));
 
-#define WG_DATA_HEADER_LEN   sizeof(struct wg_message_data)
-#define WG_DATA_OVERHEAD     (WG_DATA_HEADER_LEN + WG_AUTHTAG_LEN)
-#define WG_DATA_MIN_LEN      WG_DATA_OVERHEAD /* a keepalive: empty payload */
+#define WG_DATA_HEADER_LEN sizeof(struct wg_message_data)
+#define WG_DATA_OVERHEAD   (WG_DATA_HEADER_LEN + WG_AUTHTAG_LEN)
+#define WG_DATA_MIN_LEN	   WG_DATA_OVERHEAD /* a keepalive: empty payload */
 
 static inline size_t wg_padded_len(size_t len, size_t mtu)
 {

@@ -24,7 +24,7 @@ static void initial_compute(void)
 {
 	wgcrypto_hash(initial_ck, (const uint8_t *)construction, sizeof(construction) - 1, NULL, 0);
 	wgcrypto_hash(initial_hash, initial_ck, WG_HASH_LEN, (const uint8_t *)identifier,
-		    sizeof(identifier) - 1);
+		      sizeof(identifier) - 1);
 }
 
 static void mix_hash(uint8_t hash[static WG_HASH_LEN], const uint8_t *in, size_t len)

@@ -52,7 +52,7 @@ struct noise_keypair {
 	struct replay_window recv_window; /* the receive thread's only */
 	uint64_t id;			  /* unique per keypair ever made, for cipher caching */
 	uint64_t birthdate_ns;		  /* monotonic */
-	struct wg_index_entry entry; /* our index: incoming data names it */
+	struct wg_index_entry entry;	  /* our index: incoming data names it */
 	uint32_t remote_index;
 	bool i_am_initiator;
 	struct wg_peer *peer;
@@ -83,8 +83,7 @@ struct wg_peer *noise_consume_response(struct wg_device *dev,
  * or "current" (initiator). */
 int noise_begin_session(struct wg_device *dev, struct wg_peer *peer);
 /* Responder: first data on "next" confirms it; rotate next -> current. */
-void noise_keypairs_confirm(struct wg_device *dev, struct wg_peer *peer,
-			    struct noise_keypair *kp);
+void noise_keypairs_confirm(struct wg_device *dev, struct wg_peer *peer, struct noise_keypair *kp);
 void noise_keypairs_clear(struct wg_device *dev, struct noise_keypairs *kps);
 void noise_keypair_free(struct wg_device *dev, struct noise_keypair *kp);
 

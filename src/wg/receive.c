@@ -171,7 +171,7 @@ static void receive_data(struct rx_state *rx, uint8_t *buf, size_t len,
 	    counter >= WG_REJECT_AFTER_MESSAGES)
 		goto invalid;
 	if (wgcrypto_data_open(&rx->cipher, kp->id, kp->recv_key, counter, buf + WG_DATA_HEADER_LEN,
-			     len - WG_DATA_HEADER_LEN))
+			       len - WG_DATA_HEADER_LEN))
 		goto invalid;
 	if (!replay_check_and_update(&kp->recv_window, counter)) {
 		atomic_fetch_add_explicit(&dev->dropped_replay, 1, memory_order_relaxed);
@@ -190,7 +190,8 @@ static void receive_data(struct rx_state *rx, uint8_t *buf, size_t len,
 	/* Paper 6.2: the initiator renews a session nearing REJECT_AFTER_TIME on receive too. */
 	if (kp == peer->keypairs.current && kp->i_am_initiator &&
 	    rx->now - kp->birthdate_ns >
-		    (WG_REJECT_AFTER_TIME - WG_KEEPALIVE_TIMEOUT - WG_REKEY_TIMEOUT) * NSEC_PER_SEC &&
+		    (WG_REJECT_AFTER_TIME - WG_KEEPALIVE_TIMEOUT - WG_REKEY_TIMEOUT) *
+			    NSEC_PER_SEC &&
 	    !atomic_exchange(&peer->sent_lastminute_handshake, true))
 		peer_request(peer, PEER_REQ_HANDSHAKE);
 
@@ -292,7 +293,7 @@ static void rx_prepare(struct rx_state *rx)
 	for (int i = 0; i < RX_BATCH; i++) {
 		struct msghdr *h = &rx->msgs[i].msg_hdr;
 
-		rx->iov[i] = (struct iovec){ .iov_base = rx->bufs[i], .iov_len = RX_BUF_SIZE };
+		rx->iov[i] = (struct iovec){.iov_base = rx->bufs[i], .iov_len = RX_BUF_SIZE};
 		*h = (struct msghdr){
 			.msg_name = &rx->src[i],
 			.msg_namelen = sizeof(rx->src[i]),
@@ -357,10 +358,10 @@ void *receive_thread(void *arg)
 				got = 1;
 		if (got)
 			continue;
-		pfd[0] = (struct pollfd){ .fd = fds[0], .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = fds[1], .events = POLLIN };
-		pfd[2] = (struct pollfd){ .fd = dev->rx_kick, .events = POLLIN };
-		pfd[3] = (struct pollfd){ .fd = dev->stop_fd, .events = POLLIN };
+		pfd[0] = (struct pollfd){.fd = fds[0], .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = fds[1], .events = POLLIN};
+		pfd[2] = (struct pollfd){.fd = dev->rx_kick, .events = POLLIN};
+		pfd[3] = (struct pollfd){.fd = dev->stop_fd, .events = POLLIN};
 		if (poll(pfd, 4, -1) > 0 && (pfd[2].revents & POLLIN)) {
 			uint64_t v;
 

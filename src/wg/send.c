@@ -20,11 +20,11 @@
 #include "wg/offload.h"
 #include "wg/timers.h"
 
-#define TX_READ_BUF  (OFFLOAD_VNET_HDR_LEN + WG_MAX_PACKET)
-#define TX_SEND_BUF  (512 * 1024)
-#define TX_MAX_MSGS  64
-#define TX_MAX_SEGS  512
-#define UDP_GSO_MAX_SEGS 64	  /* the kernel's UDP_MAX_SEGMENTS on older kernels */
+#define TX_READ_BUF	  (OFFLOAD_VNET_HDR_LEN + WG_MAX_PACKET)
+#define TX_SEND_BUF	  (512 * 1024)
+#define TX_MAX_MSGS	  64
+#define TX_MAX_SEGS	  512
+#define UDP_GSO_MAX_SEGS  64	/* the kernel's UDP_MAX_SEGMENTS on older kernels */
 #define UDP_GSO_MAX_BYTES 65000 /* below the largest UDP payload over IPv4 */
 
 struct tx_state {
@@ -63,10 +63,9 @@ static bool keypair_usable(const struct noise_keypair *kp, uint64_t now)
 /* Paper 6.2: the initiator of the current session renews it before it gets old. */
 static void keep_key_fresh(struct wg_peer *peer, const struct noise_keypair *kp, uint64_t now)
 {
-	if (kp->i_am_initiator &&
-	    (atomic_load_explicit(&kp->send_counter, memory_order_relaxed) >
-		     WG_REKEY_AFTER_MESSAGES ||
-	     now - kp->birthdate_ns > WG_REKEY_AFTER_TIME * NSEC_PER_SEC))
+	if (kp->i_am_initiator && (atomic_load_explicit(&kp->send_counter, memory_order_relaxed) >
+					   WG_REKEY_AFTER_MESSAGES ||
+				   now - kp->birthdate_ns > WG_REKEY_AFTER_TIME * NSEC_PER_SEC))
 		peer_request(peer, PEER_REQ_HANDSHAKE);
 }
 
@@ -88,8 +87,8 @@ int send_datagram(struct wg_device *dev, const struct wg_endpoint *ep, const voi
 
 /* Encrypts one plaintext packet at p + 16 (room for padding and tag after it) into a data
  * message in place; returns the datagram length. */
-static size_t seal_one(struct wgcrypto_data_ctx *c, const struct noise_keypair *kp, uint64_t counter,
-		       uint8_t *p, size_t len, size_t mtu)
+static size_t seal_one(struct wgcrypto_data_ctx *c, const struct noise_keypair *kp,
+		       uint64_t counter, uint8_t *p, size_t len, size_t mtu)
 {
 	struct wg_message_data *m = (struct wg_message_data *)p;
 	size_t padded = wg_padded_len(len, mtu);
@@ -131,10 +130,11 @@ static void tx_flush(struct tx_state *tx)
 
 			memcpy(&seg, CMSG_DATA(cm), sizeof(uint16_t));
 			seg &= 0xffff;
-			for (uint8_t *q = tx->iov[done].iov_base; left && !dev->udp_gso; ) {
+			for (uint8_t *q = tx->iov[done].iov_base; left && !dev->udp_gso;) {
 				size_t l = left < seg ? left : seg;
 
-				sendto(fd, q, l, 0, &tx->eps[done].sa, endpoint_len(&tx->eps[done]));
+				sendto(fd, q, l, 0, &tx->eps[done].sa,
+				       endpoint_len(&tx->eps[done]));
 				q += l;
 				left -= l;
 			}
@@ -154,7 +154,7 @@ static void tx_queue(struct tx_state *tx, const struct wg_endpoint *ep, uint8_t 
 		tx_flush(tx);
 	tx->family = ep->sa.sa_family;
 	tx->eps[tx->n] = *ep;
-	tx->iov[tx->n] = (struct iovec){ .iov_base = p, .iov_len = len };
+	tx->iov[tx->n] = (struct iovec){.iov_base = p, .iov_len = len};
 	h = &tx->msgs[tx->n].msg_hdr;
 	memset(h, 0, sizeof(*h));
 	h->msg_name = &tx->eps[tx->n].sa;
@@ -240,8 +240,8 @@ static void tx_packet(struct tx_state *tx, const uint8_t *frame, size_t flen, ui
 	seglen = offload_segment_len(vh, pkt, len);
 	if (seglen <= 0)
 		return;
-	stride = WG_DATA_OVERHEAD + wg_padded_len((size_t)seglen, mtu > (size_t)seglen ? mtu :
-										  (size_t)seglen);
+	stride = WG_DATA_OVERHEAD +
+		 wg_padded_len((size_t)seglen, mtu > (size_t)seglen ? mtu : (size_t)seglen);
 	for (;;) {
 		room = (TX_SEND_BUF - tx->sused) / stride;
 		if (room > TX_MAX_SEGS)
@@ -259,7 +259,8 @@ static void tx_packet(struct tx_state *tx, const uint8_t *frame, size_t flen, ui
 	kp = peer->keypairs.current;
 	if (!keypair_usable(kp, now) || !peer_get_endpoint(peer, &ep)) {
 		for (int i = 0; i < n; i++)
-			peer_stage_packet(peer, tx->sbuf + tx->sused + WG_DATA_HEADER_LEN + i * stride,
+			peer_stage_packet(peer,
+					  tx->sbuf + tx->sused + WG_DATA_HEADER_LEN + i * stride,
 					  tx->seg_lens[i]);
 		peer_request(peer, PEER_REQ_HANDSHAKE);
 		return;
@@ -273,8 +274,8 @@ static void tx_packet(struct tx_state *tx, const uint8_t *frame, size_t flen, ui
 		uint8_t *p = tx->sbuf + tx->sused + (size_t)i * stride;
 
 		/* Reuse seg_lens for the datagram lengths. */
-		tx->seg_lens[i] = seal_one(&tx->cipher, kp, counter + (uint64_t)i, p,
-					   tx->seg_lens[i], mtu);
+		tx->seg_lens[i] =
+			seal_one(&tx->cipher, kp, counter + (uint64_t)i, p, tx->seg_lens[i], mtu);
 		total += tx->seg_lens[i];
 	}
 	tx_queue_run(tx, &ep, tx->sbuf + tx->sused, tx->seg_lens, (size_t)n, stride);
@@ -300,8 +301,8 @@ void *send_thread(void *arg)
 	tx->sbuf = malloc(TX_SEND_BUF);
 	if (!tx->rbuf || !tx->sbuf)
 		goto out;
-	pfd[0] = (struct pollfd){ .fd = dev->tun_fd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = dev->stop_fd, .events = POLLIN };
+	pfd[0] = (struct pollfd){.fd = dev->tun_fd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = dev->stop_fd, .events = POLLIN};
 
 	while (!atomic_load(&dev->stopping)) {
 		ssize_t r = read(dev->tun_fd, tx->rbuf, TX_READ_BUF);

@@ -40,7 +40,8 @@ void timers_data_received(struct wg_peer *peer, uint64_t now)
 	if (atomic_load_explicit(&peer->t_send_keepalive, memory_order_relaxed))
 		atomic_store_explicit(&peer->t_need_another_keepalive, true, memory_order_relaxed);
 	else
-		arm_if_idle(peer, &peer->t_send_keepalive, now + WG_KEEPALIVE_TIMEOUT * NSEC_PER_SEC);
+		arm_if_idle(peer, &peer->t_send_keepalive,
+			    now + WG_KEEPALIVE_TIMEOUT * NSEC_PER_SEC);
 }
 
 void timers_any_authenticated_packet_sent(struct wg_peer *peer)
@@ -60,8 +61,8 @@ void timers_any_authenticated_packet_traversal(struct wg_peer *peer, uint64_t no
 
 	if (!interval)
 		return;
-	old = atomic_exchange_explicit(&peer->t_persistent_keepalive,
-				       now + interval * NSEC_PER_SEC, memory_order_relaxed);
+	old = atomic_exchange_explicit(&peer->t_persistent_keepalive, now + interval * NSEC_PER_SEC,
+				       memory_order_relaxed);
 	if (!old)
 		peer_request(peer, PEER_REQ_TIMERS);
 }
@@ -79,8 +80,8 @@ void timers_handshake_complete(struct wg_peer *peer)
 	peer->handshake_attempts = 0;
 	atomic_store(&peer->sent_lastminute_handshake, false);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	atomic_store(&peer->last_handshake_ns, (uint64_t)ts.tv_sec * NSEC_PER_SEC +
-						       (uint64_t)ts.tv_nsec);
+	atomic_store(&peer->last_handshake_ns,
+		     (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec);
 }
 
 void timers_session_derived(struct wg_peer *peer, uint64_t now)

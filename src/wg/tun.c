@@ -12,7 +12,7 @@
 
 int tun_create(const char *name, char ret_name[static IFNAMSIZ])
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd, hdrsz = OFFLOAD_VNET_HDR_LEN, r;
 	unsigned int offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6;
 
@@ -54,14 +54,14 @@ static int ifreq_ioctl(const char *name, unsigned long req, struct ifreq *ifr)
 
 int tun_set_mtu(const char *name, int mtu)
 {
-	struct ifreq ifr = { .ifr_mtu = mtu };
+	struct ifreq ifr = {.ifr_mtu = mtu};
 
 	return ifreq_ioctl(name, SIOCSIFMTU, &ifr);
 }
 
 int tun_get_mtu(const char *name)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int r = ifreq_ioctl(name, SIOCGIFMTU, &ifr);
 
 	return r < 0 ? r : ifr.ifr_mtu;

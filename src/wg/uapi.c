@@ -70,8 +70,10 @@ static void uapi_get(struct wg_device *dev, FILE *out)
 		fprintf(out, "protocol_version=1\n");
 		if (peer_get_endpoint(p, &ep))
 			print_endpoint(out, &ep);
-		fprintf(out, "last_handshake_time_sec=%" PRIu64 "\n", (uint64_t)(hs / NSEC_PER_SEC));
-		fprintf(out, "last_handshake_time_nsec=%" PRIu64 "\n", (uint64_t)(hs % NSEC_PER_SEC));
+		fprintf(out, "last_handshake_time_sec=%" PRIu64 "\n",
+			(uint64_t)(hs / NSEC_PER_SEC));
+		fprintf(out, "last_handshake_time_nsec=%" PRIu64 "\n",
+			(uint64_t)(hs % NSEC_PER_SEC));
 		fprintf(out, "tx_bytes=%" PRIu64 "\n", (uint64_t)atomic_load(&p->tx_bytes));
 		fprintf(out, "rx_bytes=%" PRIu64 "\n", (uint64_t)atomic_load(&p->rx_bytes));
 		fprintf(out, "persistent_keepalive_interval=%u\n", p->persistent_keepalive);
@@ -330,7 +332,7 @@ static int set_line(struct set_state *s, char *line)
 
 static int uapi_set(struct wg_device *dev, const char *req, size_t len)
 {
-	struct set_state s = { .dev = dev };
+	struct set_state s = {.dev = dev};
 	char line[UAPI_MAX_LINE];
 	size_t pos = 0;
 	int r = 0;
@@ -391,7 +393,7 @@ int uapi_request(struct wg_device *dev, const char *req, size_t len, FILE *out)
 
 int uapi_listen(struct wg_device *dev)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	mode_t old;
 	int fd, r;
 
@@ -434,7 +436,7 @@ void uapi_close(struct wg_device *dev)
 
 static void serve_connection(struct wg_device *dev, int fd)
 {
-	struct timeval tv = { .tv_sec = UAPI_READ_TIMEOUT_SECS };
+	struct timeval tv = {.tv_sec = UAPI_READ_TIMEOUT_SECS};
 	size_t cap = 4096, used = 0;
 	char *buf = malloc(cap);
 
@@ -492,8 +494,8 @@ void *uapi_thread(void *arg)
 {
 	struct wg_device *dev = arg;
 	struct pollfd pfd[2] = {
-		{ .fd = dev->uapi_fd, .events = POLLIN },
-		{ .fd = dev->stop_fd, .events = POLLIN },
+		{.fd = dev->uapi_fd, .events = POLLIN},
+		{.fd = dev->stop_fd, .events = POLLIN},
 	};
 
 	while (!atomic_load(&dev->stopping)) {

@@ -15,7 +15,7 @@ struct wg_device;
 #define UAPI_DIR	       "/var/run/wireguard"
 #define UAPI_MAX_REQUEST       (64u << 20) /* a set with ~1M allowed IPs still fits */
 #define UAPI_MAX_LINE	       4096
-#define UAPI_MAX_CONNECTIONS   1	   /* served one at a time; each has a read timeout */
+#define UAPI_MAX_CONNECTIONS   1 /* served one at a time; each has a read timeout */
 #define UAPI_READ_TIMEOUT_SECS 5
 
 int uapi_listen(struct wg_device *dev);

@@ -18,7 +18,7 @@ int udp_set_fwmark(int fd, uint32_t fwmark)
 
 static int open_one(int family, uint16_t port, uint32_t fwmark, bool *gro, uint16_t *bound)
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 	socklen_t sl;
 	int fd, one = 1, buf = SOCKET_BUFFER, r;
 
@@ -50,8 +50,8 @@ static int open_one(int family, uint16_t port, uint32_t fwmark, bool *gro, uint1
 		goto fail_errno;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		goto fail_errno;
-	*bound = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-					    ((struct sockaddr_in *)&ss)->sin_port);
+	*bound = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					  : ((struct sockaddr_in *)&ss)->sin_port);
 	*gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
 	return fd;
 fail_errno:
