@@ -24,10 +24,11 @@ count() {
 
 # Unit tests: each cmocka case is one line.
 run_unit() {
-	local dir=$1 tag=$2 out=$LOG/unit-$tag.txt t name
+	local dir=$1 tag=$2 out t name rc
+	out=$LOG/unit-$tag.txt
 	: >"$out"
 	for t in "$dir"/tests/unit/test_*; do
-		[ -x "$t" ] || continue
+		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=$(basename "$t")
 		if "$t" >"$LOG/$tag-$name.log" 2>&1; then rc=0; else rc=$?; fi
 		sed -n -e "s/^\[       OK \] \(.*\)/ok - $tag $name \1/p" \
