@@ -105,6 +105,7 @@ ratio() {
 
 LOAD0=$(cut -d" " -f1-3 /proc/loadavg)
 e2e_init
+wice_snapshot
 NS_C="bench-$E2E_ID-c"
 NS_S="bench-$E2E_ID-s"
 ns_add "$NS_C"
@@ -119,7 +120,7 @@ if impl_available "$WICE_IMPL"; then
 	tunnel wice "$WICE_IMPL" 101 51820 || { note "wice tunnel failed to come up" >&2; exit 1; }
 	PATHS+=(wice)
 else
-	note "wice not found at $WICE: its row is skipped" >&2
+	note "wice not found at $WICE_ORIG: its row is skipped" >&2
 fi
 tunnel wireguard-go wireguard-go 102 51830 || { note "wireguard-go tunnel failed" >&2; exit 1; }
 PATHS+=(wireguard-go)
@@ -138,7 +139,7 @@ done
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 COMMIT=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
 WICE_SUM=n/a
-[ ! -f "$WICE" ] || WICE_SUM=$(sha256sum "$WICE" | cut -c1-12)
+[ ! -f "$WICE" ] || WICE_SUM=$(sha256sum "$WICE" | cut -c1-12)  # the snapshot that ran
 BARE=$(stat_of bare mbps)
 W=$(stat_of wice mbps)
 G=$(stat_of wireguard-go mbps)
@@ -169,6 +170,6 @@ echo
 echo "Ratios of medians: wice/wireguard-go = $(ratio "$W" "$G"), wice/bare = $(ratio "$W" "$BARE")," \
 	"wireguard-go/bare = $(ratio "$G" "$BARE")."
 echo
-echo "Reproduce (as root): \`REPS=$REPS DURATION=$DURATION STREAMS=$STREAMS WICE=$WICE" \
+echo "Reproduce (as root): \`REPS=$REPS DURATION=$DURATION STREAMS=$STREAMS WICE=$WICE_ORIG" \
 	"$( [ "$WICE_IMPL" = wice ] || echo "WICE_IMPL=$WICE_IMPL ")bench/throughput.sh\`" \
 	"(at commit $COMMIT, from $REPO)"

@@ -177,6 +177,25 @@ impl_argv() {
 	esac
 }
 
+# wice_snapshot: run a private copy of $WICE, so a rebuild (`ninja -C build`) during the run
+# cannot swap or half-write the binary under the test. Keeps the original path in WICE_ORIG.
+# Retries for a few seconds if the binary is mid-link (not yet runnable).
+wice_snapshot() {
+	# shellcheck disable=SC2034 # read by the scripts that source this file
+	WICE_ORIG=$WICE
+	[ -e "$WICE" ] || return 0
+	local snap="$E2E_TMP/wice" deadline
+	deadline=$(($(now_ms) + 10000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		if [ -x "$WICE" ] && cp "$WICE" "$snap" && "$snap" --help >/dev/null 2>&1; then
+			WICE=$snap
+			return 0
+		fi
+		sleep 0.2
+	done
+	note "$WICE is not runnable (being rebuilt?): using it as is"
+}
+
 # impl_available IMPL: true if the implementation's binary can be run.
 impl_available() {
 	impl_argv "$1"

@@ -7,7 +7,8 @@
 #              `wg showconf` reflects what `wg set` configured
 #   rehandshake  remove and re-add the peer on a: new handshake (latest-handshakes moves on b),
 #              ping and TCP again
-#   restart    restart b's process and reconfigure it: traffic flows again
+#   restart    restart b's process and reconfigure it: traffic flows again, and b's first
+#              packet after each of E2E_RESTARTS (10) restarts is answered
 #   wrongkey   a knows b by a wrong public key: nothing gets through, no handshake
 #   psk        preshared keys differ: nothing gets through, no handshake
 #   outer6     outer transport over IPv6, matching preshared keys, b learns a's endpoint
@@ -16,7 +17,7 @@
 # Env:   WICE=path (default build/wice), IMPL_A / IMPL_B (run one pairing: wice,
 #        wireguard-go or a command taking `-f IFACE`), E2E_BYTES (TCP transfer size, default
 #        20000000), E2E_REQUIRE_WICE=1 (fail instead of falling back when wice is missing),
-#        E2E_KEEP=1 (keep logs), LOG_LEVEL=verbose (wireguard-go's own logging).
+#        E2E_RESTARTS (default 10), E2E_KEEP=1 (keep logs), LOG_LEVEL=verbose (wireguard-go's own logging).
 # Output: one "ok - ..." / "not ok - ..." line per check; exit status 1 if any failed.
 set -eu
 
@@ -176,10 +177,31 @@ scenario_basic() {
 		check "$t: ping $IN4_A b->a" assert_ping "$NS_B" "$IN4_A"
 		check "$t: ping $IN4_B a->b" assert_ping "$NS_A" "$IN4_B"
 		check "$t: tcp a->b" assert_tcp "$NS_B" "$IN4_B" "$NS_A"
+		check "$t: b's first ping answered after each of ${E2E_RESTARTS:-10} restarts" \
+			first_ping_after_restarts "${E2E_RESTARTS:-10}"
 	else
 		fail "$t: b restarted and reconfigured"
 	fi
 	tunnel_down
+}
+
+# first_ping_after_restarts N: restart b N times; each time b's very first echo request must
+# be answered. a still holds the session with b's previous run: its reply has to go out on
+# the session b's new handshake just made (as the kernel and wireguard-go do), not the old one.
+first_ping_after_restarts() {
+	local i lost=0
+	for i in $(seq "$1"); do
+		wg_stop "$IF_B"
+		wg_start "$IMPL_B" "$NS_B" "$IF_B" && b_conf "$OUT4_A" "" || return 1
+		if ! ip netns exec "$NS_B" ping -c 1 -W 2 -q "$IN4_A" >/dev/null 2>&1; then
+			lost=$((lost + 1))
+			assert_ping "$NS_B" "$IN4_A" || return 1
+		fi
+	done
+	[ "$lost" -eq 0 ] || {
+		note "first ping after a restart of b lost $lost times out of $1"
+		return 1
+	}
 }
 
 scenario_wrongkey() {
@@ -256,6 +278,7 @@ run_pairing() {
 
 e2e_init
 T0=$(now_ms)
+wice_snapshot
 for k in a b x; do key_new "$k"; done
 psk_new p1
 psk_new p2
@@ -265,10 +288,10 @@ if [ -n "${IMPL_A:-}${IMPL_B:-}" ]; then
 elif impl_available wice; then
 	PAIRINGS=("wice|wireguard-go" "wireguard-go|wice" "wice|wice")
 elif [ -n "${E2E_REQUIRE_WICE:-}" ]; then
-	fail "wice binary present at $WICE"
+	fail "wice binary present at $WICE_ORIG"
 	PAIRINGS=()
 else
-	note "wice not found at $WICE: running wireguard-go with itself to validate the harness"
+	note "wice not found at $WICE_ORIG: running wireguard-go with itself to validate the harness"
 	PAIRINGS=("wireguard-go|wireguard-go")
 fi
 
