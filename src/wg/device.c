@@ -71,6 +71,7 @@ void device_free(struct wg_device *dev)
 		if (*fd >= 0)
 			close(*fd);
 	free(dev->hs_queue);
+	wgcrypto_data_ctx_free(&dev->ctrl_cipher);
 	pthread_rwlock_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->hs_lock);
 	wgcrypto_wipe(&dev->identity, sizeof(dev->identity));

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include "wg/allowedips.h"
 #include "wg/cookie.h"
+#include "wg/crypto.h"
 #include "wg/index.h"
 #include "wg/noise.h"
 #include "wg/peer.h"
@@ -70,6 +71,7 @@ struct wg_device {
 	char uapi_path[108];
 	int uapi_fd;
 
+	struct wgcrypto_data_ctx ctrl_cipher; /* the control thread's, for keepalives and staged */
 	pthread_t tx_thread, rx_thread, ctrl_thread, uapi_thread;
 	bool threads_started;
 

@@ -348,8 +348,6 @@ out:
 
 /* ---- Control thread sends; device write lock held. ---- */
 
-static struct wgcrypto_data_ctx ctrl_cipher; /* control thread only */
-
 static void send_buffer_to_peer(struct wg_peer *peer, const void *buf, size_t len)
 {
 	struct wg_endpoint ep;
@@ -416,7 +414,7 @@ void send_staged(struct wg_peer *peer)
 	bool data = false;
 	uint8_t *buf;
 
-	if (!ctrl_cipher.evp && wgcrypto_data_ctx_init(&ctrl_cipher, true))
+	if (!dev->ctrl_cipher.evp && wgcrypto_data_ctx_init(&dev->ctrl_cipher, true))
 		return;
 	if (!keypair_usable(kp, now)) {
 		send_handshake_initiation(peer, false);
@@ -431,7 +429,7 @@ void send_staged(struct wg_peer *peer)
 		size_t len = peer->staged_len[i];
 
 		memcpy(buf + WG_DATA_HEADER_LEN, peer->staged[i], len);
-		len = seal_one(&ctrl_cipher, kp, counter, buf, len, mtu > len ? mtu : len);
+		len = seal_one(&dev->ctrl_cipher, kp, counter, buf, len, mtu > len ? mtu : len);
 		send_buffer_to_peer(peer, buf, len);
 		data |= peer->staged_len[i] != 0;
 		free(peer->staged[i]);
