@@ -164,6 +164,7 @@ static void handle_initiation(struct wg_device *dev, const struct wg_queued_hand
 		return;
 	}
 	peer_set_endpoint(peer, &q->src);
+	atomic_fetch_add_explicit(&peer->rx_bytes, q->len, memory_order_relaxed);
 	timers_any_authenticated_packet_received(peer);
 	timers_any_authenticated_packet_traversal(peer, now);
 	send_handshake_response(peer);
@@ -180,6 +181,7 @@ static void handle_response(struct wg_device *dev, const struct wg_queued_handsh
 		return;
 	}
 	peer_set_endpoint(peer, &q->src);
+	atomic_fetch_add_explicit(&peer->rx_bytes, q->len, memory_order_relaxed);
 	if (noise_begin_session(dev, peer))
 		return;
 	timers_session_derived(peer, now);

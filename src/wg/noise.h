@@ -55,6 +55,10 @@ struct noise_keypair {
 	struct wg_index_entry entry;	  /* our index: incoming data names it */
 	uint32_t remote_index;
 	bool i_am_initiator;
+	/* Responder's "next" that data arrived on: usable for sending at once, before the
+	 * control thread rotates it into "current", so a reply never goes out on the old
+	 * session. */
+	_Atomic bool confirmed;
 	struct wg_peer *peer;
 };
 

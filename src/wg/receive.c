@@ -180,6 +180,7 @@ static void receive_data(struct rx_state *rx, uint8_t *buf, size_t len,
 
 	peer = kp->peer;
 	if (kp == peer->keypairs.next) {
+		atomic_store(&kp->confirmed, true);
 		atomic_store(&peer->confirm_keypair_id, kp->id);
 		peer_request(peer, PEER_REQ_CONFIRM);
 	}

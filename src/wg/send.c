@@ -60,6 +60,17 @@ static bool keypair_usable(const struct noise_keypair *kp, uint64_t now)
 		       WG_REJECT_AFTER_MESSAGES;
 }
 
+/* The session to send with: current, unless the peer already confirmed "next" (see
+ * noise_keypair.confirmed) and the control thread has not rotated it in yet. */
+static struct noise_keypair *send_keypair(const struct wg_peer *peer)
+{
+	struct noise_keypair *next = peer->keypairs.next;
+
+	if (next && atomic_load_explicit(&next->confirmed, memory_order_acquire))
+		return next;
+	return peer->keypairs.current;
+}
+
 /* Paper 6.2: the initiator of the current session renews it before it gets old. */
 static void keep_key_fresh(struct wg_peer *peer, const struct noise_keypair *kp, uint64_t now)
 {
@@ -256,7 +267,7 @@ static void tx_packet(struct tx_state *tx, const uint8_t *frame, size_t flen, ui
 	if (n <= 0)
 		return;
 
-	kp = peer->keypairs.current;
+	kp = send_keypair(peer);
 	if (!keypair_usable(kp, now) || !peer_get_endpoint(peer, &ep)) {
 		for (int i = 0; i < n; i++)
 			peer_stage_packet(peer,
@@ -408,7 +419,7 @@ void send_cookie_reply(struct wg_device *dev, const uint8_t *msg, size_t len, ui
 void send_staged(struct wg_peer *peer)
 {
 	struct wg_device *dev = peer->dev;
-	struct noise_keypair *kp = peer->keypairs.current;
+	struct noise_keypair *kp = send_keypair(peer);
 	size_t mtu = (size_t)atomic_load(&dev->mtu);
 	uint64_t now = now_ns();
 	bool data = false;
