@@ -18,10 +18,10 @@
 #include <stdint.h>
 #include "signal/envelope.h"
 
-#define AUTH_NONCE_LEN	      40 /* 8 timestamp + 16 random + 16 MAC */
-#define AUTH_PROOF_LEN	      32
+#define AUTH_NONCE_LEN	       40 /* 8 timestamp + 16 random + 16 MAC */
+#define AUTH_PROOF_LEN	       32
 #define AUTH_NONCE_LIFETIME_MS 30000
-#define AUTH_MAX_USED_NONCES  65536 /* remembered until expiry; beyond, new proofs wait */
+#define AUTH_MAX_USED_NONCES   65536 /* each kept 1-2 lifetimes; beyond, proofs get -EBUSY */
 
 struct auth_server;
 
@@ -33,9 +33,8 @@ void auth_challenge(struct auth_server *a, const uint8_t client_pub[static WG_KE
 		    uint64_t now_ms, uint8_t nonce[static AUTH_NONCE_LEN]);
 /* 0 when proof is right for a nonce we issued to client_pub, unexpired and unused (it is
  * then marked used); -EACCES otherwise; -EBUSY when too many nonces are in use. Thread-safe. */
-int auth_verify(struct auth_server *a, const uint8_t client_pub[static WG_KEY_LEN],
-		uint64_t now_ms, const uint8_t *nonce, size_t nonce_len, const uint8_t *proof,
-		size_t proof_len);
+int auth_verify(struct auth_server *a, const uint8_t client_pub[static WG_KEY_LEN], uint64_t now_ms,
+		const uint8_t *nonce, size_t nonce_len, const uint8_t *proof, size_t proof_len);
 
 /* Client side. Returns 0 or -EINVAL (bad server key). */
 int auth_prove(const struct envelope_key *key, const uint8_t server_pub[static WG_KEY_LEN],
