@@ -258,7 +258,7 @@ static int set_peer_key(struct set_state *s, const char *k, const char *v)
 	if (!strcmp(k, "update_only")) {
 		if (parse_bool_true(v))
 			return -EINVAL;
-		if (s->created) {
+		if (s->created && peer) {
 			/* It did not exist: undo the creation and ignore its lines. */
 			peer_remove(peer);
 			s->peer = NULL;

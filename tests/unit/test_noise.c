@@ -295,14 +295,17 @@ static void test_unknown_initiator(void **state)
 }
 
 /*
- * Keypair ids key the per-thread cipher caches in send.c (one for all control threads) and
- * receive.c; they must be unique across every device of the process, not just within one.
- * A hub with two peers, all three devices in one process with ids as device_new leaves them:
- * c's keepalive is sealed under a's cached key (same id 1), and b cannot open it.
+ * Keypair ids key the data-path cipher caches (wgcrypto_data_ctx re-keys only when the id
+ * changes), so they must be unique across every device sharing a cache. receive_one keeps one
+ * receive state per thread for all devices, while each device numbers its keypairs from 1:
+ * a hub with two peers, all three in one process with ids as device_new leaves them, and data
+ * both ways on both sessions.
  */
 static void test_keypair_ids_across_devices(void **state)
 {
 	struct hdev a, b, c;
+	struct hdev *hub_peers[] = {&a, &c};
+	uint8_t pkt[64];
 
 	assert_int_equal(h_dev_new(&a, "wgtest-a"), 0);
 	assert_int_equal(h_dev_new(&b, "wgtest-b"), 0);
@@ -319,7 +322,24 @@ static void test_keypair_ids_across_devices(void **state)
 	h_handshake(&c, &b);
 	assert_sessions_match(&a, &b);
 	assert_sessions_match(&c, &b);
+	for (size_t i = 0; i < ARRAY_SIZE(hub_peers); i++) {
+		struct hdev *x = hub_peers[i];
+		const char *ip = x == &a ? "10.0.0.1" : "10.0.0.3";
+		uint64_t rx_x = atomic_load(&h_peer(x, &b)->rx_bytes);
+		uint64_t rx_b = atomic_load(&h_peer(&b, x)->rx_bytes);
+
+		h_send_packet(&b, x, pkt, h_ipv4_packet(pkt, "10.0.0.2", ip));
+		h_pump(x, &b);
+		h_send_packet(x, &b, pkt, h_ipv4_packet(pkt, ip, "10.0.0.2"));
+		h_pump(x, &b);
+		assert_int_equal(atomic_load(&h_peer(x, &b)->rx_bytes),
+				 rx_x + 48 + WG_DATA_OVERHEAD);
+		assert_int_equal(atomic_load(&h_peer(&b, x)->rx_bytes),
+				 rx_b + 48 + WG_DATA_OVERHEAD);
+	}
+	assert_int_equal(h_counter(&a.dev->dropped_invalid), 0);
 	assert_int_equal(h_counter(&b.dev->dropped_invalid), 0);
+	assert_int_equal(h_counter(&c.dev->dropped_invalid), 0);
 	h_dev_free(&a);
 	h_dev_free(&b);
 	h_dev_free(&c);

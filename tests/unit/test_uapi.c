@@ -210,6 +210,13 @@ static const struct peer_case peer_cases[] = {
 	{"update_only for a missing peer",
 	 "public_key=" KC "\nupdate_only=true\nallowed_ip=10.3.0.0/16\nendpoint=1.2.3.4:5\n",
 	 "allowed_ip=10.0.0.1/32", "allowed_ip=10.0.0.2/32", false},
+	/* Both crashed (peer_remove(NULL)): found by fuzz_uapi. */
+	{"update_only twice for a missing peer",
+	 "public_key=" KC "\nupdate_only=true\nupdate_only=true\nallowed_ip=10.3.0.0/16\n",
+	 "allowed_ip=10.0.0.1/32", "allowed_ip=10.0.0.2/32", false},
+	{"remove, then update_only, for a missing peer",
+	 "public_key=" KC "\nremove=true\nupdate_only=true\n", "allowed_ip=10.0.0.1/32",
+	 "allowed_ip=10.0.0.2/32", false},
 	{"update_only for an existing peer",
 	 "public_key=" KA "\nupdate_only=true\nallowed_ip=10.3.0.0/16\n",
 	 "allowed_ip=10.0.0.1/32\nallowed_ip=10.3.0.0/16", "allowed_ip=10.0.0.2/32", false},
@@ -313,8 +320,7 @@ static void test_keys(void **state)
 	r = get(dev);
 	assert_non_null(strstr(r, "preshared_key=" KB "\n"));
 	free(r);
-	set_ok(dev, "set=1\npublic_key=" KA
-		    "\npreshared_key="
+	set_ok(dev, "set=1\npublic_key=" KA "\npreshared_key="
 		    "0000000000000000000000000000000000000000000000000000000000000000\n\n");
 	r = get(dev);
 	assert_null(strstr(r, "preshared_key="));
