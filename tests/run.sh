@@ -22,12 +22,13 @@ count() {
 	grep -E '^(not )?ok - ' "$1" || true
 }
 
-# Unit tests: each cmocka case is one line.
+# Unit tests and the signaling tests (which start the real `wice signal` on the loopback):
+# each cmocka case is one line.
 run_unit() {
 	local dir=$1 tag=$2 out t name rc
 	out=$LOG/unit-$tag.txt
 	: >"$out"
-	for t in "$dir"/tests/unit/test_*; do
+	for t in "$dir"/tests/unit/test_* "$dir"/tests/signal/test_*; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=$(basename "$t")
 		if "$t" >"$LOG/$tag-$name.log" 2>&1; then rc=0; else rc=$?; fi
