@@ -1,1 +1,1025 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * wice signal over gRPC, with the gRPC C core and no generated stubs: the three methods of
+ * service wice.signaling.Signaling (proto/signaling.proto) are registered by name and their
+ * messages are protobuf-c encodings carried in grpc_byte_buffers.
+ *
+ * One thread drives one completion queue. Every tag is a struct gtag inside the object that
+ * owns the operation, so a completion finds its object without a lookup. Objects:
+ *   struct rpc   a call slot: waits for a new call of one method, answers it (unary, or a
+ *                refused Subscribe) and is freed when that answer's batch completes;
+ *   struct gsub  an accepted Subscribe stream: a router_sub, a bounded queue of frames and at
+ *                most one SEND_MESSAGE in flight (gRPC allows only one per call). It is freed
+ *                once RECV_CLOSE_ON_SERVER has completed (the client left or the call was
+ *                cancelled) and no send is in flight.
+ * Deliveries come from any thread (router_publish of either transport) under the router lock;
+ * they take only the subscription's lock, as server.h's lock order requires.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/alloc.h>
+#include <sodium.h>
+#include "server/server.h"
+#include "signal/envelope.h"
+#include "util/key.h"
+#include "util/log.h"
+
+#define METHOD_CHALLENGE "/wice.signaling.Signaling/GetChallenge"
+#define METHOD_SUBSCRIBE "/wice.signaling.Signaling/Subscribe"
+#define METHOD_PUBLISH	 "/wice.signaling.Signaling/Publish"
+
+/* Calls of one method the server is ready to accept at once; more wait inside gRPC. */
+#define GSRV_SLOTS_PUBLISH 64
+#define GSRV_SLOTS_OTHER   16
+/* HTTP/2 streams per connection: a client needs a Subscribe, a challenge and a few
+ * publishes; each open stream may hold up to SERVER_MAX_FRAME of an unfinished message. */
+#define GSRV_MAX_STREAMS  16
+#define GSRV_KEEPALIVE_MS 30000 /* ping idle connections, drop those that do not answer */
+#define GSRV_PING_TIMEOUT 10000
+#define GSRV_MIN_PING_MS  5000	 /* clients may ping this often (ours: every 20 s) */
+#define GSRV_IDLE_MS	  120000 /* a connection without calls is closed after this */
+#define GSRV_PEER_BUCKETS 4096
+#define GSRV_PEER_GC_MS	  10000
+
+enum gtag_kind {
+	T_NEW_CALL,  /* struct rpc: a call arrived (or the server shut down) */
+	T_REQUEST,   /* struct rpc: its request message arrived (or did not) */
+	T_FINISH,    /* struct rpc: the answer was sent */
+	T_SUB_SEND,  /* struct gsub: a SEND_MESSAGE completed */
+	T_SUB_CLOSE, /* struct gsub: the call is over */
+	T_SHUTDOWN,  /* struct gsrv: the server has shut down */
+};
+
+struct gtag {
+	enum gtag_kind kind;
+};
+
+enum method { M_CHALLENGE, M_SUBSCRIBE, M_PUBLISH, M_COUNT };
+
+/* Rate limit state of one peer address (one connection: "ipv4:ADDR:PORT"). */
+struct peer_rl {
+	struct peer_rl *next;
+	struct rate_limit rl;
+	char addr[];
+};
+
+struct gsrv {
+	struct signal_server *s;
+	grpc_server *server;
+	grpc_completion_queue *cq;
+	void *methods[M_COUNT];
+	pthread_t thread;
+	struct gtag shutdown_tag;
+	_Atomic bool stopping;
+	/* Peer table: only the completion queue thread touches it. */
+	uint8_t peer_seed[crypto_shorthash_KEYBYTES];
+	struct peer_rl *peers[GSRV_PEER_BUCKETS];
+	size_t n_peers;
+	uint64_t peer_gc_ms;
+	/* Calls whose request is still arriving, oldest first (all wait the same time). */
+	struct rpc *reading_head, *reading_tail;
+};
+
+struct rpc {
+	struct gtag tag;
+	enum method method;
+	bool stalled;	 /* cancelled for not finishing its request in time */
+	bool no_request; /* the request never came: counted once we know why */
+	struct gsrv *g;
+	struct rpc *prev, *next; /* reading list, oldest first */
+	uint64_t start_ms;
+	grpc_call *call;
+	gpr_timespec deadline;
+	grpc_metadata_array md;
+	grpc_byte_buffer *payload;
+	grpc_byte_buffer *reply;
+	int cancelled;
+};
+
+struct qframe {
+	struct qframe *next;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct gsub {
+	struct router_sub rs;
+	struct gsrv *g;
+	grpc_call *call;
+	struct gtag send_tag, close_tag;
+	pthread_mutex_t lock; /* protects what follows */
+	struct qframe *head, *tail;
+	uint32_t qlen, qbytes;
+	bool sending; /* one SEND_MESSAGE in flight */
+	bool closed;  /* RECV_CLOSE_ON_SERVER completed */
+	bool dead;    /* a send failed: the stream is broken, drop what comes */
+	grpc_byte_buffer *out;
+	int cancelled;
+};
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- byte buffers ---- */
+
+/* The message in one contiguous slice (gRPC may have split it). Unref the result. */
+static grpc_slice bb_slice(grpc_byte_buffer *bb)
+{
+	grpc_byte_buffer_reader r;
+	grpc_slice s;
+
+	if (!grpc_byte_buffer_reader_init(&r, bb))
+		return grpc_empty_slice();
+	s = grpc_byte_buffer_reader_readall(&r);
+	grpc_byte_buffer_reader_destroy(&r);
+	return s;
+}
+
+static grpc_byte_buffer *bb_from_slice(grpc_slice s)
+{
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+
+	grpc_slice_unref(s);
+	return bb;
+}
+
+/* Encodes a protobuf-c message into a new byte buffer. */
+static grpc_byte_buffer *bb_pack(const ProtobufCMessage *m)
+{
+	grpc_slice s = grpc_slice_malloc(protobuf_c_message_get_packed_size(m));
+
+	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
+	return bb_from_slice(s);
+}
+
+/* ---- per-peer rate limits ---- */
+
+static struct peer_rl **peer_find(struct gsrv *g, const char *addr)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v;
+	struct peer_rl **p;
+
+	crypto_shorthash(h, (const uint8_t *)addr, strlen(addr), g->peer_seed);
+	memcpy(&v, h, sizeof(v));
+	for (p = &g->peers[v % GSRV_PEER_BUCKETS]; *p; p = &(*p)->next)
+		if (!strcmp((*p)->addr, addr))
+			break;
+	return p;
+}
+
+/* An entry whose bucket has refilled to the burst says nothing a fresh one would not: drop
+ * those, every GSRV_PEER_GC_MS, so the table only holds recently active peers. */
+static void peer_gc(struct gsrv *g, uint64_t now)
+{
+	double rate = g->s->rate_per_sec ? g->s->rate_per_sec : SERVER_RATE_PER_SEC;
+	double burst = g->s->rate_burst ? g->s->rate_burst : SERVER_RATE_BURST;
+
+	g->peer_gc_ms = now;
+	for (size_t i = 0; i < GSRV_PEER_BUCKETS; i++) {
+		struct peer_rl **p = &g->peers[i];
+
+		while (*p) {
+			struct peer_rl *e = *p;
+
+			if (e->rl.tokens + (double)(now - e->rl.last_ms) * rate / 1000.0 >= burst) {
+				*p = e->next;
+				free(e);
+				g->n_peers--;
+			} else {
+				p = &e->next;
+			}
+		}
+	}
+}
+
+static void peer_free_all(struct gsrv *g)
+{
+	for (size_t i = 0; i < GSRV_PEER_BUCKETS; i++)
+		while (g->peers[i]) {
+			struct peer_rl *e = g->peers[i];
+
+			g->peers[i] = e->next;
+			free(e);
+		}
+	g->n_peers = 0;
+}
+
+/* true when the call's peer may publish once more now. */
+static bool peer_take(struct gsrv *g, grpc_call *call)
+{
+	uint64_t now = mono_ms();
+	char *addr = grpc_call_get_peer(call);
+	struct peer_rl **p, *e;
+	bool ok = false;
+
+	if (!addr)
+		return false;
+	if (now - g->peer_gc_ms >= GSRV_PEER_GC_MS || g->n_peers >= SERVER_MAX_CONNECTIONS)
+		peer_gc(g, now);
+	p = peer_find(g, addr);
+	e = *p;
+	if (!e && g->n_peers < SERVER_MAX_CONNECTIONS) {
+		size_t len = strlen(addr) + 1;
+
+		e = calloc(1, sizeof(*e) + len);
+		if (e) {
+			memcpy(e->addr, addr, len);
+			*p = e;
+			g->n_peers++;
+		}
+	}
+	if (e)
+		ok = rate_limit_take(&e->rl, g->s, now);
+	gpr_free(addr);
+	return ok;
+}
+
+/* ---- call slots and answers ---- */
+
+static void rpc_free(struct rpc *r)
+{
+	if (r->reply)
+		grpc_byte_buffer_destroy(r->reply);
+	if (r->payload)
+		grpc_byte_buffer_destroy(r->payload);
+	grpc_metadata_array_destroy(&r->md);
+	if (r->call)
+		grpc_call_unref(r->call);
+	free(r);
+}
+
+/* Offers one more slot for method; on failure the server just has one slot fewer. */
+static void rpc_request(struct gsrv *g, enum method m)
+{
+	struct rpc *r = calloc(1, sizeof(*r));
+	grpc_call_error e;
+
+	if (!r)
+		return;
+	r->tag.kind = T_NEW_CALL;
+	r->method = m;
+	r->g = g;
+	grpc_metadata_array_init(&r->md);
+	e = grpc_server_request_registered_call(g->server, g->methods[m], &r->call, &r->deadline,
+						&r->md, NULL, g->cq, g->cq, &r->tag);
+	if (e != GRPC_CALL_OK) {
+		log_warn("signal: gRPC: cannot accept calls: %s", grpc_call_error_to_string(e));
+		rpc_free(r);
+	}
+}
+
+/* Answers the call with a status and, when reply is set, one message; frees r once sent. */
+static void rpc_finish(struct rpc *r, grpc_status_code code, const char *why)
+{
+	grpc_slice details = grpc_slice_from_static_string(why ? why : "");
+	grpc_op ops[4];
+	size_t n = 0;
+
+	memset(ops, 0, sizeof(ops));
+	ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	if (r->reply) {
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n++].data.send_message.send_message = r->reply;
+	}
+	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[n].data.send_status_from_server.status = code;
+	ops[n++].data.send_status_from_server.status_details = why ? &details : NULL;
+	ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	ops[n++].data.recv_close_on_server.cancelled = &r->cancelled;
+	r->tag.kind = T_FINISH;
+	if (grpc_call_start_batch(r->call, ops, n, &r->tag, NULL) != GRPC_CALL_OK)
+		rpc_free(r);
+}
+
+static void rpc_fail(struct rpc *r, grpc_status_code code, const char *why,
+		     _Atomic uint64_t *counter)
+{
+	if (counter)
+		atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+	rpc_finish(r, code, why);
+}
+
+/* ---- GetChallenge ---- */
+
+static void handle_challenge(struct gsrv *g, struct rpc *r, const uint8_t *req, size_t len)
+{
+	Wice__Signaling__ChallengeRequest *cr;
+	Wice__Signaling__Challenge ch = WICE__SIGNALING__CHALLENGE__INIT;
+	uint8_t server_key[WG_KEY_LEN], nonce[AUTH_NONCE_LEN];
+
+	cr = wice__signaling__challenge_request__unpack(NULL, len, req);
+	if (!cr || cr->public_key.len != WG_KEY_LEN) {
+		if (cr)
+			wice__signaling__challenge_request__free_unpacked(cr, NULL);
+		rpc_fail(r, GRPC_STATUS_INVALID_ARGUMENT, "bad ChallengeRequest",
+			 &g->s->stats.malformed);
+		return;
+	}
+	auth_server_public_key(g->s->auth, server_key);
+	auth_challenge(g->s->auth, cr->public_key.data, envelope_now_ms(), nonce);
+	wice__signaling__challenge_request__free_unpacked(cr, NULL);
+	ch.server_key.data = server_key;
+	ch.server_key.len = sizeof(server_key);
+	ch.nonce.data = nonce;
+	ch.nonce.len = sizeof(nonce);
+	r->reply = bb_pack(&ch.base);
+	rpc_finish(r, GRPC_STATUS_OK, NULL);
+}
+
+/* ---- Subscribe ---- */
+
+static void log_sub(const struct gsub *sub, const char *what)
+{
+	char b64[WG_KEY_B64_LEN + 1];
+	char *peer = grpc_call_get_peer(sub->call);
+
+	key_to_base64(b64, sub->rs.key);
+	log_info("signal: gRPC %s %s from %s", what, b64, peer ? peer : "?");
+	gpr_free(peer);
+}
+
+static void sub_drop_queue(struct gsub *sub)
+{
+	while (sub->head) {
+		struct qframe *f = sub->head;
+
+		sub->head = f->next;
+		free(f);
+	}
+	sub->tail = NULL;
+	sub->qlen = sub->qbytes = 0;
+}
+
+static void sub_free(struct gsub *sub)
+{
+	sub_drop_queue(sub);
+	grpc_call_unref(sub->call);
+	pthread_mutex_destroy(&sub->lock);
+	sodium_memzero(sub->rs.session_token, sizeof(sub->rs.session_token));
+	free(sub);
+}
+
+static void qframe_release(void *p)
+{
+	free(p);
+}
+
+/* Sends the queue's first frame (after the initial metadata, for the first). Called with
+ * sub->lock held and nothing in flight; the frame's memory goes to gRPC, which frees it. */
+static void sub_send_next(struct gsub *sub, bool initial)
+{
+	struct qframe *f = sub->head;
+	grpc_op ops[2];
+	size_t n = 0;
+
+	if (!f || sub->dead || atomic_load_explicit(&sub->g->stopping, memory_order_relaxed))
+		return;
+	sub->head = f->next;
+	if (!sub->head)
+		sub->tail = NULL;
+	sub->qlen--;
+	sub->qbytes -= f->len;
+	sub->out = bb_from_slice(grpc_slice_new_with_user_data(f->data, f->len, qframe_release, f));
+	memset(ops, 0, sizeof(ops));
+	if (initial)
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[n].op = GRPC_OP_SEND_MESSAGE;
+	ops[n++].data.send_message.send_message = sub->out;
+	sub->sending = true;
+	if (grpc_call_start_batch(sub->call, ops, n, &sub->send_tag, NULL) != GRPC_CALL_OK) {
+		grpc_byte_buffer_destroy(sub->out);
+		sub->out = NULL;
+		sub->sending = false;
+		sub->dead = true;
+		sub_drop_queue(sub);
+		grpc_call_cancel(sub->call, NULL);
+	}
+}
+
+static int sub_deliver(struct router_sub *rs, const uint8_t *frame, size_t len)
+{
+	struct gsub *sub = container_of(rs, struct gsub, rs);
+	struct qframe *f;
+	int ret = 0;
+
+	if (len > SERVER_MAX_FRAME)
+		return -EMSGSIZE;
+	f = malloc(sizeof(*f) + len);
+	if (!f)
+		return -ENOMEM;
+	f->next = NULL;
+	f->len = (uint32_t)len;
+	memcpy(f->data, frame, len);
+
+	pthread_mutex_lock(&sub->lock);
+	if (sub->dead || sub->closed) {
+		ret = -EPIPE;
+	} else if (sub->qlen >= SERVER_SUB_QUEUE_MAX ||
+		   sub->qbytes + len > SERVER_SUB_QUEUE_BYTES) {
+		ret = -ENOBUFS;
+	} else {
+		if (sub->tail)
+			sub->tail->next = f;
+		else
+			sub->head = f;
+		sub->tail = f;
+		sub->qlen++;
+		sub->qbytes += (uint32_t)len;
+		f = NULL;
+		if (!sub->sending)
+			sub_send_next(sub, false);
+	}
+	pthread_mutex_unlock(&sub->lock);
+	free(f);
+	return ret;
+}
+
+static const struct router_sub_ops gsub_ops = {
+	.deliver = sub_deliver,
+};
+
+static void sub_on_send(struct gsub *sub, bool ok)
+{
+	bool release;
+
+	pthread_mutex_lock(&sub->lock);
+	grpc_byte_buffer_destroy(sub->out);
+	sub->out = NULL;
+	sub->sending = false;
+	if (!ok && !sub->dead) {
+		sub->dead = true;
+		sub_drop_queue(sub);
+	}
+	if (!sub->closed)
+		sub_send_next(sub, false);
+	release = sub->closed && !sub->sending;
+	pthread_mutex_unlock(&sub->lock);
+	if (release)
+		sub_free(sub);
+}
+
+static void sub_on_close(struct gsub *sub)
+{
+	struct signal_server *s = sub->g->s;
+	bool release;
+
+	/* After this no delivery can start: they all run under the router lock. */
+	router_unsubscribe(s->router, &sub->rs);
+	atomic_fetch_add_explicit(&s->stats.disconnects, 1, memory_order_relaxed);
+	log_sub(sub, "unsubscribe");
+	pthread_mutex_lock(&sub->lock);
+	sub->closed = true;
+	sub_drop_queue(sub);
+	release = !sub->sending;
+	pthread_mutex_unlock(&sub->lock);
+	if (release)
+		sub_free(sub);
+}
+
+static int sub_token_frame(struct gsub *sub)
+{
+	Wice__Signaling__ServerFrame sf = WICE__SIGNALING__SERVER_FRAME__INIT;
+	size_t len;
+	struct qframe *f;
+
+	sf.kind_case = WICE__SIGNALING__SERVER_FRAME__KIND_SESSION_TOKEN;
+	sf.session_token.data = sub->rs.session_token;
+	sf.session_token.len = sizeof(sub->rs.session_token);
+	len = wice__signaling__server_frame__get_packed_size(&sf);
+	f = malloc(sizeof(*f) + len);
+	if (!f)
+		return -ENOMEM;
+	f->next = NULL;
+	f->len = (uint32_t)wice__signaling__server_frame__pack(&sf, f->data);
+	sub->head = sub->tail = f;
+	sub->qlen = 1;
+	sub->qbytes = f->len;
+	return 0;
+}
+
+/*
+ * A good proof: the call becomes a subscription. Its token goes first on the stream, so the
+ * subscription is in the router (and its token valid) before the client can know the token.
+ */
+static void sub_start(struct gsrv *g, struct rpc *r, const uint8_t key[static WG_KEY_LEN])
+{
+	struct gsub *sub = calloc(1, sizeof(*sub));
+	grpc_op op;
+	int err;
+
+	if (!sub) {
+		rpc_finish(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	randombytes_buf(sub->rs.session_token, sizeof(sub->rs.session_token));
+	if (sub_token_frame(sub) < 0) {
+		free(sub);
+		rpc_finish(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	sub->rs.ops = &gsub_ops;
+	memcpy(sub->rs.key, key, WG_KEY_LEN);
+	sub->g = g;
+	sub->send_tag.kind = T_SUB_SEND;
+	sub->close_tag.kind = T_SUB_CLOSE;
+	pthread_mutex_init(&sub->lock, NULL);
+	sub->sending = true; /* the initial metadata and token frame go first */
+
+	err = router_subscribe(g->s->router, &sub->rs);
+	if (err < 0) {
+		sub_drop_queue(sub);
+		pthread_mutex_destroy(&sub->lock);
+		free(sub);
+		rpc_finish(r, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			   err == -ENOSPC ? "too many subscriptions of this key" : "out of memory");
+		return;
+	}
+	sub->call = r->call;
+	r->call = NULL;
+	rpc_free(r);
+	atomic_fetch_add_explicit(&g->s->stats.connects, 1, memory_order_relaxed);
+	log_sub(sub, "subscribe");
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &sub->cancelled;
+	if (grpc_call_start_batch(sub->call, &op, 1, &sub->close_tag, NULL) != GRPC_CALL_OK) {
+		/* Cannot happen on a fresh call; without a close event it could never be freed. */
+		router_unsubscribe(g->s->router, &sub->rs);
+		grpc_call_cancel(sub->call, NULL);
+		sub_free(sub);
+		return;
+	}
+
+	/* Deliveries may have queued behind the token frame meanwhile. */
+	pthread_mutex_lock(&sub->lock);
+	sub->sending = false;
+	sub_send_next(sub, true);
+	pthread_mutex_unlock(&sub->lock);
+}
+
+static void handle_subscribe(struct gsrv *g, struct rpc *r, const uint8_t *req, size_t len)
+{
+	Wice__Signaling__SubscribeRequest *sr;
+	uint8_t key[WG_KEY_LEN];
+	int err;
+
+	sr = wice__signaling__subscribe_request__unpack(NULL, len, req);
+	if (!sr || sr->public_key.len != WG_KEY_LEN || sr->nonce.len != AUTH_NONCE_LEN ||
+	    sr->proof.len != AUTH_PROOF_LEN) {
+		if (sr)
+			wice__signaling__subscribe_request__free_unpacked(sr, NULL);
+		rpc_fail(r, GRPC_STATUS_INVALID_ARGUMENT, "bad SubscribeRequest",
+			 &g->s->stats.malformed);
+		return;
+	}
+	err = auth_verify(g->s->auth, sr->public_key.data, envelope_now_ms(), sr->nonce.data,
+			  sr->nonce.len, sr->proof.data, sr->proof.len);
+	memcpy(key, sr->public_key.data, WG_KEY_LEN);
+	wice__signaling__subscribe_request__free_unpacked(sr, NULL);
+	if (err == -EBUSY) {
+		rpc_finish(r, GRPC_STATUS_UNAVAILABLE, "too many pending proofs, retry later");
+		return;
+	}
+	if (err < 0) {
+		rpc_fail(r, GRPC_STATUS_UNAUTHENTICATED, "bad proof", &g->s->stats.bad_proof);
+		return;
+	}
+	sub_start(g, r, key);
+}
+
+/* ---- Publish ---- */
+
+/* Checks a decoded PublishRequest and routes its envelope; returns the gRPC status. */
+static grpc_status_code publish(struct gsrv *g, const Wice__Signaling__PublishRequest *pr,
+				int *ret_delivered, const char **why)
+{
+	struct server_stats *st = &g->s->stats;
+	uint8_t stackbuf[2048], *buf = stackbuf;
+	uint8_t sender[WG_KEY_LEN], recipient[WG_KEY_LEN], owner[WG_KEY_LEN];
+	grpc_status_code code = GRPC_STATUS_OK;
+	size_t len;
+	int n;
+
+	if (!pr->envelope || pr->session_token.len != 32) {
+		atomic_fetch_add_explicit(&st->malformed, 1, memory_order_relaxed);
+		*why = "bad PublishRequest";
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	len = wice__signaling__envelope__get_packed_size(pr->envelope);
+	if (len > ENVELOPE_MAX_SIZE) {
+		atomic_fetch_add_explicit(&st->oversized, 1, memory_order_relaxed);
+		*why = "envelope too large";
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	if (len > sizeof(stackbuf) && !(buf = malloc(len))) {
+		*why = "out of memory";
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	wice__signaling__envelope__pack(pr->envelope, buf);
+	if (envelope_peek(buf, len, sender, recipient) < 0) {
+		atomic_fetch_add_explicit(&st->malformed, 1, memory_order_relaxed);
+		*why = "bad Envelope";
+		code = GRPC_STATUS_INVALID_ARGUMENT;
+	} else if (router_token_key(g->s->router, pr->session_token.data, owner) < 0 ||
+		   !key_equal(owner, sender)) {
+		/* The token binds the sender: nobody publishes as a key they did not prove. */
+		atomic_fetch_add_explicit(&st->forged_sender, 1, memory_order_relaxed);
+		*why = "sender is not the session's key";
+		code = GRPC_STATUS_PERMISSION_DENIED;
+	} else {
+		n = router_publish(g->s->router, recipient, buf, len, st);
+		if (n < 0) {
+			*why = "out of memory";
+			code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+		}
+		*ret_delivered = n < 0 ? 0 : n;
+	}
+	if (buf != stackbuf)
+		free(buf);
+	return code;
+}
+
+static void handle_publish(struct gsrv *g, struct rpc *r, const uint8_t *req, size_t len)
+{
+	Wice__Signaling__PublishRequest *pr;
+	Wice__Signaling__PublishResponse resp = WICE__SIGNALING__PUBLISH_RESPONSE__INIT;
+	grpc_status_code code;
+	const char *why = NULL;
+	int delivered = 0;
+
+	if (!peer_take(g, r->call)) {
+		rpc_fail(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "rate limited",
+			 &g->s->stats.rate_limited);
+		return;
+	}
+	pr = wice__signaling__publish_request__unpack(NULL, len, req);
+	if (!pr) {
+		rpc_fail(r, GRPC_STATUS_INVALID_ARGUMENT, "bad PublishRequest",
+			 &g->s->stats.malformed);
+		return;
+	}
+	code = publish(g, pr, &delivered, &why);
+	wice__signaling__publish_request__free_unpacked(pr, NULL);
+	if (code == GRPC_STATUS_OK) {
+		resp.delivered = (uint32_t)delivered;
+		r->reply = bb_pack(&resp.base);
+	}
+	rpc_finish(r, code, why);
+}
+
+/* ---- the completion queue thread ---- */
+
+static void reading_remove(struct gsrv *g, struct rpc *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		g->reading_head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		g->reading_tail = r->prev;
+	r->prev = r->next = NULL;
+}
+
+/* A request that has not arrived within SERVER_STALL_TIMEOUT_MS is cancelled: a client
+ * that stalls mid-message holds a stream and its buffer, not the server. */
+static uint64_t reading_expire(struct gsrv *g, uint64_t now)
+{
+	while (g->reading_head && now - g->reading_head->start_ms >= SERVER_STALL_TIMEOUT_MS) {
+		struct rpc *r = g->reading_head;
+
+		reading_remove(g, r);
+		r->stalled = true;
+		atomic_fetch_add_explicit(&g->s->stats.stalled, 1, memory_order_relaxed);
+		grpc_call_cancel_with_status(r->call, GRPC_STATUS_DEADLINE_EXCEEDED,
+					     "request not received in time", NULL);
+	}
+	return g->reading_head ? g->reading_head->start_ms + SERVER_STALL_TIMEOUT_MS : 0;
+}
+
+/* Methods are registered without payload handling, so that a request gRPC refuses (too
+ * large) still reaches us to be counted, and one that stalls can be timed out. */
+static void on_new_call(struct gsrv *g, struct rpc *r, bool ok)
+{
+	grpc_op op;
+
+	if (!ok) { /* shutting down: the slot is returned unused */
+		rpc_free(r);
+		return;
+	}
+	if (!atomic_load_explicit(&g->stopping, memory_order_relaxed))
+		rpc_request(g, r->method);
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &r->payload;
+	r->tag.kind = T_REQUEST;
+	if (grpc_call_start_batch(r->call, &op, 1, &r->tag, NULL) != GRPC_CALL_OK) {
+		rpc_finish(r, GRPC_STATUS_INTERNAL, NULL);
+		return;
+	}
+	r->start_ms = mono_ms();
+	r->prev = g->reading_tail;
+	if (g->reading_tail)
+		g->reading_tail->next = r;
+	else
+		g->reading_head = r;
+	g->reading_tail = r;
+}
+
+static void on_request(struct gsrv *g, struct rpc *r)
+{
+	grpc_slice req;
+
+	if (!r->stalled)
+		reading_remove(g, r);
+	if (!r->payload) {
+		/* The client half-closed without a request, or the call was cancelled: by us
+		 * (stalled) or by gRPC, which fails a message larger than
+		 * max_receive_message_length with RESOURCE_EXHAUSTED itself. Which of these
+		 * shows in RECV_CLOSE_ON_SERVER's cancelled flag: see on_finish. */
+		r->no_request = true;
+		rpc_finish(r, GRPC_STATUS_INVALID_ARGUMENT, "no request message");
+		return;
+	}
+	if (grpc_byte_buffer_length(r->payload) > SERVER_MAX_FRAME) {
+		rpc_fail(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "message too large",
+			 &g->s->stats.oversized);
+		return;
+	}
+	req = bb_slice(r->payload);
+	switch (r->method) {
+	case M_CHALLENGE:
+		handle_challenge(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
+		break;
+	case M_SUBSCRIBE:
+		handle_subscribe(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
+		break;
+	case M_PUBLISH:
+	default:
+		handle_publish(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
+		break;
+	}
+	grpc_slice_unref(req);
+}
+
+static void on_finish(struct gsrv *g, struct rpc *r)
+{
+	struct server_stats *st = &g->s->stats;
+
+	/* A call cancelled before its request arrived, not by us: gRPC refused the message as
+	 * too large (or the client reset the stream mid-message; counted alike). */
+	if (r->no_request && !r->stalled)
+		atomic_fetch_add_explicit(r->cancelled ? &st->oversized : &st->malformed, 1,
+					  memory_order_relaxed);
+	rpc_free(r);
+}
+
+static void *gsrv_thread(void *arg)
+{
+	struct gsrv *g = arg;
+	uint64_t next_ms = 0, now;
+
+	for (;;) {
+		gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+		grpc_event ev;
+		struct gtag *t;
+
+		if (next_ms) {
+			now = mono_ms();
+			deadline = gpr_time_add(
+				gpr_now(GPR_CLOCK_MONOTONIC),
+				gpr_time_from_millis(next_ms > now ? (int64_t)(next_ms - now) : 0,
+						     GPR_TIMESPAN));
+		}
+		ev = grpc_completion_queue_next(g->cq, deadline, NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		next_ms = reading_expire(g, mono_ms());
+		if (ev.type != GRPC_OP_COMPLETE)
+			continue;
+		t = ev.tag;
+		switch (t->kind) {
+		case T_NEW_CALL:
+			on_new_call(g, container_of(t, struct rpc, tag), ev.success);
+			next_ms = reading_expire(g, mono_ms());
+			break;
+		case T_REQUEST:
+			on_request(g, container_of(t, struct rpc, tag));
+			break;
+		case T_FINISH:
+			on_finish(g, container_of(t, struct rpc, tag));
+			break;
+		case T_SUB_SEND:
+			sub_on_send(container_of(t, struct gsub, send_tag), ev.success);
+			break;
+		case T_SUB_CLOSE:
+			sub_on_close(container_of(t, struct gsub, close_tag));
+			break;
+		case T_SHUTDOWN:
+			/* Every call is over and every slot returned: nothing more can come. */
+			grpc_completion_queue_shutdown(g->cq);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+static int read_file(const char *path, char **ret)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	long n;
+
+	if (!f)
+		return -errno;
+	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
+	    fseek(f, 0, SEEK_SET) < 0) {
+		fclose(f);
+		return -EINVAL;
+	}
+	buf = malloc((size_t)n + 1);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		fclose(f);
+		return -EIO;
+	}
+	buf[n] = '\0';
+	fclose(f);
+	*ret = buf;
+	return 0;
+}
+
+static int server_credentials(const char *cert, const char *key, grpc_server_credentials **ret)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+	char *cert_pem = NULL, *key_pem = NULL;
+	int err;
+
+	if (!cert || !key) {
+		*ret = grpc_insecure_server_credentials_create();
+		return *ret ? 0 : -ENOMEM;
+	}
+	err = read_file(cert, &cert_pem);
+	if (err < 0)
+		return err;
+	err = read_file(key, &key_pem);
+	if (err < 0) {
+		free(cert_pem);
+		return err;
+	}
+	pair.cert_chain = cert_pem;
+	pair.private_key = key_pem;
+	*ret = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0, NULL);
+	sodium_memzero(key_pem, strlen(key_pem));
+	free(key_pem);
+	free(cert_pem);
+	return *ret ? 0 : -EINVAL;
+}
+
+static grpc_arg int_arg(const char *name, int value)
+{
+	grpc_arg a;
+
+	memset(&a, 0, sizeof(a));
+	a.type = GRPC_ARG_INTEGER;
+	a.key = (char *)name;
+	a.value.integer = value;
+	return a;
+}
+
+static grpc_server *server_create(void)
+{
+	grpc_arg args[] = {
+		int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, SERVER_MAX_FRAME),
+		int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, SERVER_MAX_FRAME),
+		int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS, GSRV_MAX_STREAMS),
+		/* Raw garbage, a stalled TLS handshake or an HTTP/2 preface without SETTINGS. */
+		int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, SERVER_STALL_TIMEOUT_MS),
+		int_arg(GRPC_ARG_KEEPALIVE_TIME_MS, GSRV_KEEPALIVE_MS),
+		int_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, GSRV_PING_TIMEOUT),
+		int_arg(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1),
+		int_arg(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, GSRV_MIN_PING_MS),
+		int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS, GSRV_IDLE_MS),
+		int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0),
+	};
+	grpc_channel_args ca = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
+
+	return grpc_server_create(&ca, NULL);
+}
+
+static void gsrv_destroy(struct gsrv *g)
+{
+	if (g->server)
+		grpc_server_destroy(g->server);
+	if (g->cq)
+		grpc_completion_queue_destroy(g->cq);
+	peer_free_all(g);
+	free(g);
+	grpc_shutdown();
+}
+
+int server_grpc_start(struct signal_server *s, const char *addr, const char *tls_cert,
+		      const char *tls_key)
+{
+	static const char *const names[M_COUNT] = {METHOD_CHALLENGE, METHOD_SUBSCRIBE,
+						   METHOD_PUBLISH};
+	grpc_server_credentials *creds;
+	struct gsrv *g;
+	int err, port;
+
+	if (s->grpc)
+		return -EALREADY;
+	if (!s->router || !s->auth || !addr || !tls_cert != !tls_key)
+		return -EINVAL;
+	if (sodium_init() < 0)
+		return -EIO;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	grpc_init();
+	g->s = s;
+	g->shutdown_tag.kind = T_SHUTDOWN;
+	randombytes_buf(g->peer_seed, sizeof(g->peer_seed));
+	g->cq = grpc_completion_queue_create_for_next(NULL);
+	g->server = server_create();
+	if (!g->cq || !g->server) {
+		gsrv_destroy(g);
+		return -ENOMEM;
+	}
+	grpc_server_register_completion_queue(g->server, g->cq, NULL);
+	for (int m = 0; m < M_COUNT; m++) {
+		g->methods[m] = grpc_server_register_method(g->server, names[m], NULL,
+							    GRPC_SRM_PAYLOAD_NONE, 0);
+		if (!g->methods[m]) {
+			gsrv_destroy(g);
+			return -EINVAL;
+		}
+	}
+	err = server_credentials(tls_cert, tls_key, &creds);
+	if (err < 0) {
+		gsrv_destroy(g);
+		return err;
+	}
+	port = grpc_server_add_http2_port(g->server, addr, creds);
+	grpc_server_credentials_release(creds);
+	if (!port) {
+		gsrv_destroy(g);
+		return -EADDRNOTAVAIL;
+	}
+	grpc_server_start(g->server);
+	for (int m = 0; m < M_COUNT; m++)
+		for (int i = 0; i < (m == M_PUBLISH ? GSRV_SLOTS_PUBLISH : GSRV_SLOTS_OTHER); i++)
+			rpc_request(g, (enum method)m);
+	err = -pthread_create(&g->thread, NULL, gsrv_thread, g);
+	if (err < 0) {
+		/* Nothing drives the queue: shut down and drain it here. */
+		grpc_server_shutdown_and_notify(g->server, g->cq, &g->shutdown_tag);
+		grpc_server_cancel_all_calls(g->server);
+		gsrv_thread(g);
+		gsrv_destroy(g);
+		return err;
+	}
+	s->grpc = g;
+	log_debug("signal: gRPC listening on %s (port %d)%s", addr, port,
+		  tls_cert ? " with TLS" : "");
+	return 0;
+}
+
+void server_grpc_stop(struct signal_server *s)
+{
+	struct gsrv *g = s->grpc;
+
+	if (!g)
+		return;
+	atomic_store(&g->stopping, true);
+	grpc_server_shutdown_and_notify(g->server, g->cq, &g->shutdown_tag);
+	grpc_server_cancel_all_calls(g->server);
+	pthread_join(g->thread, NULL);
+	s->grpc = NULL;
+	gsrv_destroy(g);
+}
