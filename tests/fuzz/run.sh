@@ -5,9 +5,10 @@
 # the corpus. Prints "ok - fuzz NAME" or "not ok - fuzz NAME" per target and exits 1 if any
 # failed; a failing target's build directory is kept and named.
 #
-# A target links src/wg/*.c and src/util/*.c with -lcrypto -lsodium -lpthread unless its
-# source has a "FUZZ_SOURCES: ..." line (globs from the top directory) and/or a
-# "FUZZ_LIBS: ..." line.
+# A target is built the way the clang command in its header comment says (" * clang ...
+# -fsanitize=... ARGS -o NAME", continued with backslashes; ARGS are used as they are, from the
+# top directory); without one, it is linked with src/wg/*.c, src/util/*.c, -lcrypto -lsodium
+# -lpthread.
 #
 # Env: FUZZ_SECONDS, FUZZ_CC (default clang), FUZZ_ONLY (space-separated names to run).
 set -u
@@ -41,12 +42,12 @@ for src in tests/fuzz/fuzz_*.c; do
 	fi
 	bin=$OUT/$name
 	log=$OUT/$short
-	sources=$(sed -n 's/^.*FUZZ_SOURCES: *//p' "$src" | head -1)
-	libs=$(sed -n 's/^.*FUZZ_LIBS: *//p' "$src" | head -1)
-	# shellcheck disable=SC2086 # the lists are meant to split and glob
+	recipe=$(sed -n '/^ \* clang /,/ -o /p' "$src" | sed 's/^ \*//; s/\\$//' | tr '\n\t' '  ' |
+		sed -n 's/.*-fsanitize=[^ ]* \(.*\) -o .*/\1/p')
+	[ -n "$recipe" ] || recipe="-Isrc $src src/wg/*.c src/util/*.c -lcrypto -lsodium -lpthread"
 	# UBSan findings abort through UBSAN_OPTIONS=halt_on_error=1 (set above).
-	if ! $CC -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Isrc -I. "$src" \
-		${sources:-src/wg/*.c src/util/*.c} ${libs:--lcrypto -lsodium -lpthread} \
+	# shellcheck disable=SC2086 # the recipe is meant to split and glob
+	if ! $CC -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -I. $recipe \
 		-o "$bin" >"$log.build" 2>&1; then
 		fail "$short" build "$log.build"
 		continue
