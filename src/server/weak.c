@@ -5,14 +5,6 @@
 #include "server/server.h"
 #include "signal/auth.h"
 
-__attribute__((weak)) int server_grpc_start(struct signal_server *s, const char *addr,
-					    const char *tls_cert, const char *tls_key)
-{
-	return -EPROTONOSUPPORT;
-}
-__attribute__((weak)) void server_grpc_stop(struct signal_server *s)
-{
-}
 __attribute__((weak)) int server_ws_start(struct signal_server *s, const char *addr,
 					  const char *tls_cert, const char *tls_key)
 {
@@ -20,12 +12,4 @@ __attribute__((weak)) int server_ws_start(struct signal_server *s, const char *a
 }
 __attribute__((weak)) void server_ws_stop(struct signal_server *s)
 {
-}
-__attribute__((weak)) struct auth_server *auth_server_new(void)
-{
-	return NULL;
-}
-__attribute__((weak)) struct auth_server *auth_server_free(struct auth_server *a)
-{
-	return NULL;
 }
