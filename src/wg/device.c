@@ -145,9 +145,9 @@ int device_set_fwmark(struct wg_device *dev, uint32_t mark)
 {
 	int r;
 
-	dev->fwmark = mark;
 	if ((r = udp_set_fwmark(dev->udp4, mark)) || (r = udp_set_fwmark(dev->udp6, mark)))
 		return r;
+	dev->fwmark = mark; /* only once applied, so get never shows a mark that is not */
 	return 0;
 }
 

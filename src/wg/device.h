@@ -46,7 +46,6 @@ struct wg_device {
 	struct wg_peer *peer_hash[WG_PEER_HASH_BUCKETS];
 	uint64_t peer_hash_seed;
 	unsigned int n_peers;
-	_Atomic uint64_t next_keypair_id;
 
 	uint16_t listen_port; /* 0 until bound */
 	uint32_t fwmark;

@@ -330,6 +330,15 @@ out:
 	return ret;
 }
 
+uint64_t noise_keypair_next_id(void)
+{
+	/* Process-wide: the cipher caches (wgcrypto_data_ctx) re-key only when the id changes,
+	 * and a thread may serve several devices. */
+	static _Atomic uint64_t last_id;
+
+	return atomic_fetch_add(&last_id, 1) + 1;
+}
+
 void noise_keypair_free(struct wg_device *dev, struct noise_keypair *kp)
 {
 	if (!kp)
@@ -368,7 +377,7 @@ int noise_begin_session(struct wg_device *dev, struct wg_peer *peer)
 	kp->i_am_initiator = initiator;
 	kp->remote_index = hs->remote_index;
 	kp->birthdate_ns = now_ns();
-	kp->id = atomic_fetch_add(&dev->next_keypair_id, 1) + 1;
+	kp->id = noise_keypair_next_id();
 	kp->peer = peer;
 	replay_init(&kp->recv_window);
 	index_replace(&dev->index, &hs->entry, &kp->entry, INDEX_KEYPAIR);

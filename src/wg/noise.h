@@ -90,6 +90,8 @@ int noise_begin_session(struct wg_device *dev, struct wg_peer *peer);
 void noise_keypairs_confirm(struct wg_device *dev, struct wg_peer *peer, struct noise_keypair *kp);
 void noise_keypairs_clear(struct wg_device *dev, struct noise_keypairs *kps);
 void noise_keypair_free(struct wg_device *dev, struct noise_keypair *kp);
+/* A keypair id never used before in this process. */
+uint64_t noise_keypair_next_id(void);
 
 void tai64n_now(uint8_t out[static WG_TIMESTAMP_LEN]);
 

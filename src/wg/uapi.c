@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <net/if.h>
 #include <unistd.h>
 #include "util/key.h"
 #include "util/log.h"
@@ -96,7 +97,7 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
 	char *end;
 	unsigned long long n;
 
-	if (!*v || *v == '-' || *v == '+' || *v == ' ')
+	if (*v < '0' || *v > '9') /* strtoull would take signs and white space */
 		return -EINVAL;
 	errno = 0;
 	n = strtoull(v, &end, 10);
@@ -136,8 +137,10 @@ int uapi_parse_endpoint(const char *v, struct wg_endpoint *ep)
 		if (pct) {
 			uint64_t scope;
 
+			/* wg(8) writes the scope as an interface name; numbers work too. */
 			*pct = '\0';
-			if (parse_u64(pct + 1, UINT32_MAX, &scope))
+			if (parse_u64(pct + 1, UINT32_MAX, &scope) &&
+			    !(scope = if_nametoindex(pct + 1)))
 				return -EINVAL;
 			ep->in6.sin6_scope_id = (uint32_t)scope;
 		}

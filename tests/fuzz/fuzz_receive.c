@@ -111,7 +111,7 @@ static struct noise_keypair *install_keypair(uint8_t key, uint32_t index)
 		abort();
 	memset(kp->send_key, key ^ 0xff, WG_KEY_LEN);
 	memset(kp->recv_key, key, WG_KEY_LEN);
-	kp->id = atomic_fetch_add(&dev->next_keypair_id, 1) + 1;
+	kp->id = noise_keypair_next_id();
 	kp->birthdate_ns = now_ns();
 	kp->remote_index = ~index;
 	kp->peer = peer;

@@ -95,18 +95,6 @@ static inline unsigned int h_log_count(struct hdev *to, uint32_t type)
 	return n;
 }
 
-/*
- * Keypair ids key the per-thread cipher caches (wgcrypto_data_ctx), but each device numbers
- * its keypairs from 1. Two devices in one process would then share ids for different keys;
- * give every device of the test process its own range. (Reported as a bug in src/wg/noise.c.)
- */
-static inline void h_unique_keypair_ids(struct wg_device *dev)
-{
-	static uint64_t serial;
-
-	atomic_store(&dev->next_keypair_id, ++serial << 40);
-}
-
 static inline void h_endpoint4(struct wg_endpoint *ep, const char *ip, uint16_t port)
 {
 	memset(ep, 0, sizeof(*ep));
@@ -168,7 +156,6 @@ static inline int h_dev_new_with_key(struct hdev *h, const char *name, const uin
 	if ((r = device_new(name, -1, &h->dev)))
 		return r;
 	h_track(h->dev);
-	h_unique_keypair_ids(h->dev);
 	pthread_rwlock_wrlock(&h->dev->lock);
 	r = device_set_private_key(h->dev, h->priv);
 	if (!r)
