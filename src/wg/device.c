@@ -251,8 +251,10 @@ static void process_requests(struct wg_peer *peer)
 			send_staged(peer);
 		}
 	}
+	/* Renewal (keep_key_fresh) or no session at all: initiate, at most once per
+	 * REKEY_TIMEOUT; what is staged goes out once the new session exists. */
 	if (req & PEER_REQ_HANDSHAKE)
-		send_staged(peer); /* sends if a session exists, else initiates a handshake */
+		send_handshake_initiation(peer, false);
 	if (req & PEER_REQ_KEEPALIVE)
 		send_keepalive(peer);
 }
