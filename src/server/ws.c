@@ -54,6 +54,7 @@
 #include <libwebsockets.h>
 #include <sodium.h>
 #include "server/server.h"
+#include "signal/frame.h"
 #include "signal/envelope.h"
 #include "util/key.h"
 #include "util/log.h"
@@ -326,69 +327,6 @@ static int conn_strike(struct ws_conn *c, _Atomic uint64_t *counter, int err, co
 
 /* ---- what a client says ---- */
 
-static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	for (unsigned int shift = 0; shift < 64 && *p < end; shift += 7) {
-		uint8_t b = *(*p)++;
-
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*ret = v;
-			return 0;
-		}
-	}
-	return -EBADMSG;
-}
-
-/*
- * The set member of a message that is a oneof of length-delimited fields 1..max_field
- * (ClientFrame, ServerFrame): the last one wins and unknown fields are skipped, as protobuf
- * decoders do. The member's bytes are returned in place, so an embedded Envelope is routed
- * exactly as the client encoded it. Returns the field number, 0 when none is set, -EBADMSG.
- */
-static int pb_oneof(const uint8_t *buf, size_t len, unsigned int max_field, const uint8_t **ret,
-		    size_t *ret_len)
-{
-	const uint8_t *p = buf, *end = buf + len;
-	int field = 0;
-	uint64_t key, n;
-
-	while (p < end) {
-		if (pb_varint(&p, end, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
-			return -EBADMSG;
-		switch (key & 7) {
-		case 0:
-			if (pb_varint(&p, end, &n))
-				return -EBADMSG;
-			break;
-		case 1:
-		case 5:
-			n = (key & 7) == 1 ? 8 : 4;
-			if ((size_t)(end - p) < n)
-				return -EBADMSG;
-			p += n;
-			break;
-		case 2:
-			if (pb_varint(&p, end, &n) || n > (uint64_t)(end - p))
-				return -EBADMSG;
-			if (key >> 3 <= max_field) {
-				field = (int)(key >> 3);
-				*ret = p;
-				*ret_len = (size_t)n;
-			}
-			p += n;
-			continue;
-		default:
-			return -EBADMSG;
-		}
-		if (key >> 3 <= max_field)
-			return -EBADMSG; /* a known field with the wrong wire type */
-	}
-	return field;
-}
-
 static void conn_challenge(struct ws_conn *c, const uint8_t pub[static WG_KEY_LEN])
 {
 	Wice__Signaling__ServerFrame sf = WICE__SIGNALING__SERVER_FRAME__INIT;
@@ -506,7 +444,7 @@ static int conn_message(struct ws_conn *c, const uint8_t *buf, size_t len, uint6
 	}
 	if (!lws_frame_is_binary(c->wsi))
 		return conn_strike(c, &s->stats.malformed, EBADMSG, "binary frames only");
-	field = pb_oneof(buf, len, 2, &member, &member_len);
+	field = frame_oneof(buf, len, 2, &member, &member_len);
 	if (field == WICE__SIGNALING__CLIENT_FRAME__KIND_SUBSCRIBE)
 		return conn_subscribe(c, member, member_len);
 	if (field == WICE__SIGNALING__CLIENT_FRAME__KIND_ENVELOPE)

@@ -16,27 +16,6 @@
 #include <sodium.h>
 #include "signal/backend.h"
 
-static int unsupported_open(const char *url, const struct signal_backend_config *cfg,
-			    struct signal_backend **ret)
-{
-	return -EPROTONOSUPPORT;
-}
-
-/*
- * Link-time defaults until src/signal/ws.c defines the real ones. Beware: linked
- * from a static archive, these satisfy the references from this file, so the linker never
- * pulls grpc.o or ws.o in for them; the strong definitions win only when those objects are
- * linked for another reason (link_whole, or another symbol of theirs being referenced).
- */
-__attribute__((weak)) const struct signal_backend_ops signal_backend_ws = {
-	.scheme = "ws",
-	.open = unsupported_open,
-};
-__attribute__((weak)) const struct signal_backend_ops signal_backend_wss = {
-	.scheme = "wss",
-	.open = unsupported_open,
-};
-
 int signal_backend_open(const char *url, const struct signal_backend_config *cfg,
 			struct signal_backend **ret)
 {

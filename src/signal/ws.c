@@ -24,6 +24,7 @@
 #include <sodium.h>
 #include "signal/auth.h"
 #include "signal/backend.h"
+#include "signal/frame.h"
 #include "util/log.h"
 
 #define WSB_PROTOCOL	"wice-signal"
@@ -245,74 +246,12 @@ static int wsb_on_error(struct ws_backend *b, const uint8_t *buf, size_t len)
 	return up ? 0 : -1;
 }
 
-static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	for (unsigned int shift = 0; shift < 64 && *p < end; shift += 7) {
-		uint8_t c = *(*p)++;
-
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*ret = v;
-			return 0;
-		}
-	}
-	return -EBADMSG;
-}
-
-/*
- * The set member of ServerFrame, a oneof of length-delimited fields 1..4, in place: the last
- * one wins and unknown fields are skipped, as protobuf decoders do. An embedded Envelope is
- * thereby handed on byte for byte. Returns the field number, 0 when none, -EBADMSG.
- */
-static int pb_oneof(const uint8_t *buf, size_t len, unsigned int max_field, const uint8_t **ret,
-		    size_t *ret_len)
-{
-	const uint8_t *p = buf, *end = buf + len;
-	uint64_t key, n;
-	int field = 0;
-
-	while (p < end) {
-		if (pb_varint(&p, end, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
-			return -EBADMSG;
-		switch (key & 7) {
-		case 0:
-			if (pb_varint(&p, end, &n))
-				return -EBADMSG;
-			break;
-		case 1:
-		case 5:
-			n = (key & 7) == 1 ? 8 : 4;
-			if ((size_t)(end - p) < n)
-				return -EBADMSG;
-			p += n;
-			break;
-		case 2:
-			if (pb_varint(&p, end, &n) || n > (uint64_t)(end - p))
-				return -EBADMSG;
-			if (key >> 3 <= max_field) {
-				field = (int)(key >> 3);
-				*ret = p;
-				*ret_len = (size_t)n;
-			}
-			p += n;
-			continue;
-		default:
-			return -EBADMSG;
-		}
-		if (key >> 3 <= max_field)
-			return -EBADMSG;
-	}
-	return field;
-}
-
 static int wsb_message(struct ws_backend *b, const uint8_t *buf, size_t len)
 {
 	const uint8_t *m = NULL;
 	size_t ml = 0;
 
-	switch (pb_oneof(buf, len, 4, &m, &ml)) {
+	switch (frame_oneof(buf, len, 4, &m, &ml)) {
 	case WICE__SIGNALING__SERVER_FRAME__KIND_CHALLENGE:
 		return wsb_on_challenge(b, m, ml);
 	case WICE__SIGNALING__SERVER_FRAME__KIND_ENVELOPE:

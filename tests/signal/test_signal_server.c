@@ -413,12 +413,19 @@ static void test_third_party(void **state)
 			-ENOENT);
 	}
 
-	/* A replay of A's envelope (the network or the server could repeat it) reaches B but
-	 * does not open twice. */
-	publish(&a, buf, len);
-	assert_true(wait_received(&b, 2, WAIT_MS));
+	/* A replay of A's envelope (the network or the server could repeat it): the mux drops
+	 * the repeated bytes, and were they delivered, they would not open twice. */
 	assert_int_equal(open_nth(&b, 0, &session, sender), 0);
-	assert_int_equal(open_nth(&b, 1, &session, sender), -EALREADY);
+	publish(&a, buf, len);
+	usleep(QUIET_MS * 1000);
+	assert_int_equal(b.n, 1);
+	{
+		Wice__Signaling__Message *msg = NULL;
+
+		assert_int_equal(
+			envelope_open(&b.key, b.replay, envelope_now_ms(), buf, len, sender, &msg),
+			-EALREADY);
+	}
 	free(buf);
 
 	/* C seals its own envelope to B and relabels it as A's: the server drops it (C has not
@@ -433,7 +440,7 @@ static void test_third_party(void **state)
 	wice__signaling__envelope__free_unpacked(env, NULL);
 	signal_mux_publish(c.mux, forged, flen); /* refused or dropped: either is right */
 	usleep(QUIET_MS * 1000);
-	assert_int_equal(b.n, 2);
+	assert_int_equal(b.n, 1);
 	{
 		Wice__Signaling__Message *msg = NULL;
 
