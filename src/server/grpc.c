@@ -30,6 +30,7 @@
 #include <sodium.h>
 #include "server/server.h"
 #include "signal/envelope.h"
+#include "util/file.h"
 #include "util/key.h"
 #include "util/log.h"
 
@@ -845,35 +846,6 @@ static void *gsrv_thread(void *arg)
 
 /* ---- start and stop ---- */
 
-static int read_file(const char *path, char **ret)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	long n;
-
-	if (!f)
-		return -errno;
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
-	    fseek(f, 0, SEEK_SET) < 0) {
-		fclose(f);
-		return -EINVAL;
-	}
-	buf = malloc((size_t)n + 1);
-	if (!buf) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return -EIO;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	*ret = buf;
-	return 0;
-}
-
 static int server_credentials(const char *cert, const char *key, grpc_server_credentials **ret)
 {
 	grpc_ssl_pem_key_cert_pair pair;
@@ -884,10 +856,10 @@ static int server_credentials(const char *cert, const char *key, grpc_server_cre
 		*ret = grpc_insecure_server_credentials_create();
 		return *ret ? 0 : -ENOMEM;
 	}
-	err = read_file(cert, &cert_pem);
+	err = file_read_all(cert, 1 << 20, &cert_pem, NULL);
 	if (err < 0)
 		return err;
-	err = read_file(key, &key_pem);
+	err = file_read_all(key, 1 << 20, &key_pem, NULL);
 	if (err < 0) {
 		free(cert_pem);
 		return err;

@@ -29,6 +29,7 @@
 #include <sodium.h>
 #include "signal/auth.h"
 #include "signal/backend.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define METHOD_CHALLENGE "/wice.signaling.Signaling/GetChallenge"
@@ -641,32 +642,6 @@ static void *gcli_thread(void *arg)
 
 /* ---- open and close ---- */
 
-static int read_ca(const char *path, char **ret)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	long n;
-
-	if (!f)
-		return -errno;
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || n > (4 << 20) ||
-	    fseek(f, 0, SEEK_SET) < 0) {
-		fclose(f);
-		return -EINVAL;
-	}
-	buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	if (!buf)
-		return -EIO;
-	buf[n] = '\0';
-	*ret = buf;
-	return 0;
-}
-
 static grpc_arg int_arg(const char *name, int value)
 {
 	grpc_arg a;
@@ -699,7 +674,8 @@ static int channel_create(struct gcli *b, const char *target, bool tls)
 	int err;
 
 	if (tls) {
-		if (b->cfg.tls_ca_file && (err = read_ca(b->cfg.tls_ca_file, &roots)) < 0)
+		if (b->cfg.tls_ca_file &&
+		    (err = file_read_all(b->cfg.tls_ca_file, 4 << 20, &roots, NULL)) < 0)
 			return err;
 		creds = grpc_ssl_credentials_create(roots, NULL, NULL, NULL);
 		free(roots);
