@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/signal_load over gRPC: channels of --per-conn subscribers each (one connection per
+ * channel), every call on one completion queue driven by the one thread, which also ticks the
+ * core. The protocol is src/signal/grpc.c's: GetChallenge, Subscribe (a server stream whose
+ * first item is the session token), then a unary Publish with the token per envelope.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include "signal_load.h"
+
+#define METHOD_CHALLENGE "/wice.signaling.Signaling/GetChallenge"
+#define METHOD_SUBSCRIBE "/wice.signaling.Signaling/Subscribe"
+#define METHOD_PUBLISH	 "/wice.signaling.Signaling/Publish"
+
+struct gconn {
+	grpc_channel *ch;
+	void *m_chal, *m_sub, *m_pub;
+};
+
+/* A unary call: GetChallenge or Publish. */
+struct gcall {
+	struct gtag tag;
+	uint32_t slot, gen;
+	grpc_call *call;
+	grpc_metadata_array md0, md1;
+	grpc_byte_buffer *send, *recv;
+	grpc_status_code status;
+	grpc_slice details;
+};
+
+static grpc_completion_queue *cq;
+static struct gconn *gconns;
+
+static grpc_byte_buffer *bb_new(const uint8_t *data, size_t len)
+{
+	grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+
+	grpc_slice_unref(s);
+	return bb;
+}
+
+static grpc_slice bb_slice(grpc_byte_buffer *bb)
+{
+	grpc_byte_buffer_reader r;
+	grpc_slice s;
+
+	if (!grpc_byte_buffer_reader_init(&r, bb))
+		return grpc_empty_slice();
+	s = grpc_byte_buffer_reader_readall(&r);
+	grpc_byte_buffer_reader_destroy(&r);
+	return s;
+}
+
+static struct gcall *gcall_start(struct client *c, int kind, void *method, grpc_byte_buffer *send)
+{
+	struct gcall *u = calloc(1, sizeof(*u));
+	grpc_op ops[6];
+
+	if (!u) {
+		grpc_byte_buffer_destroy(send);
+		return NULL;
+	}
+	u->tag.kind = kind;
+	u->tag.c = c;
+	u->send = send;
+	u->details = grpc_empty_slice();
+	grpc_metadata_array_init(&u->md0);
+	grpc_metadata_array_init(&u->md1);
+	u->call = grpc_channel_create_registered_call(c->gc->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+						      method, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+						      NULL);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = u->send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &u->md0;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &u->recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &u->md1;
+	ops[5].data.recv_status_on_client.status = &u->status;
+	ops[5].data.recv_status_on_client.status_details = &u->details;
+	if (!u->call || grpc_call_start_batch(u->call, ops, 6, &u->tag, NULL) != GRPC_CALL_OK) {
+		if (u->call)
+			grpc_call_unref(u->call);
+		grpc_byte_buffer_destroy(u->send);
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+static void gcall_free(struct gcall *u)
+{
+	grpc_call_unref(u->call);
+	grpc_byte_buffer_destroy(u->send);
+	if (u->recv)
+		grpc_byte_buffer_destroy(u->recv);
+	grpc_metadata_array_destroy(&u->md0);
+	grpc_metadata_array_destroy(&u->md1);
+	grpc_slice_unref(u->details);
+	free(u);
+}
+
+static struct gconn *gconn_get(uint32_t idx)
+{
+	struct gconn *g = &gconns[idx / L.per_conn];
+	grpc_arg args[2];
+	grpc_channel_args ca = {.num_args = 2, .args = args};
+	grpc_channel_credentials *creds;
+	char target[300];
+
+	if (g->ch)
+		return g;
+	memset(args, 0, sizeof(args));
+	/* Its own connection per channel, as separate daemons have. */
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+	args[0].value.integer = 1;
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = (char *)GRPC_ARG_ENABLE_RETRIES;
+	args[1].value.integer = 0;
+	snprintf(target, sizeof(target), "ipv4:%s:%d", L.host, L.port);
+	creds = grpc_insecure_credentials_create();
+	g->ch = grpc_channel_create(target, creds, &ca);
+	grpc_channel_credentials_release(creds);
+	g->m_chal = grpc_channel_register_call(g->ch, METHOD_CHALLENGE, NULL, NULL);
+	g->m_sub = grpc_channel_register_call(g->ch, METHOD_SUBSCRIBE, NULL, NULL);
+	g->m_pub = grpc_channel_register_call(g->ch, METHOD_PUBLISH, NULL, NULL);
+	return g;
+}
+
+void grpc_connect(struct client *c)
+{
+	uint8_t req[2 + 32];
+
+	c->gc = gconn_get(c->idx);
+	put_bytes(req, 1, c->key.public_key, 32);
+	if (!gcall_start(c, G_CHAL, c->gc->m_chal, bb_new(req, sizeof(req))))
+		on_down(c);
+}
+
+static void grpc_recv_next(struct client *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->recv;
+	if (grpc_call_start_batch(c->sub, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK)
+		on_down(c);
+}
+
+static void grpc_subscribe(struct client *c, const uint8_t *server_key, const uint8_t *nonce)
+{
+	uint8_t proof[AUTH_PROOF_LEN], req[3 * 2 + 32 + AUTH_NONCE_LEN + AUTH_PROOF_LEN];
+	size_t n = 0;
+	grpc_op ops[5];
+
+	if (auth_prove(&c->key, server_key, nonce, proof) < 0) {
+		on_down(c);
+		return;
+	}
+	n += put_bytes(req + n, 1, c->key.public_key, 32);
+	n += put_bytes(req + n, 2, nonce, AUTH_NONCE_LEN);
+	n += put_bytes(req + n, 3, proof, AUTH_PROOF_LEN);
+	c->sub_send = bb_new(req, n);
+	c->details = grpc_empty_slice();
+	grpc_metadata_array_init(&c->md0);
+	grpc_metadata_array_init(&c->md1);
+	c->t_start = (struct gtag){G_SUB_START, c};
+	c->t_recv = (struct gtag){G_SUB_RECV, c};
+	c->t_status = (struct gtag){G_SUB_STATUS, c};
+	c->sub = grpc_channel_create_registered_call(c->gc->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+						     c->gc->m_sub,
+						     gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[0].data.recv_status_on_client.trailing_metadata = &c->md1;
+	ops[0].data.recv_status_on_client.status = &c->status;
+	ops[0].data.recv_status_on_client.status_details = &c->details;
+	if (!c->sub || grpc_call_start_batch(c->sub, ops, 1, &c->t_status, NULL) != GRPC_CALL_OK) {
+		on_down(c);
+		return;
+	}
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = c->sub_send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->md0;
+	if (grpc_call_start_batch(c->sub, ops, 4, &c->t_start, NULL) != GRPC_CALL_OK)
+		grpc_call_cancel(c->sub, NULL);
+	grpc_recv_next(c);
+}
+
+static void grpc_on_challenge(struct gcall *u)
+{
+	struct client *c = u->tag.c;
+	const uint8_t *ch = NULL, *key = NULL, *nonce = NULL;
+	size_t chl = 0, kl = 0, nl = 0;
+	grpc_slice s = u->recv ? bb_slice(u->recv) : grpc_empty_slice();
+
+	ch = GRPC_SLICE_START_PTR(s);
+	chl = GRPC_SLICE_LENGTH(s);
+	if (u->status == GRPC_STATUS_OK && pb_field(ch, chl, 2, 1, &key, &kl) == 1 && kl == 32 &&
+	    pb_field(ch, chl, 2, 2, &nonce, &nl) == 2 && nl == AUTH_NONCE_LEN)
+		grpc_subscribe(c, key, nonce);
+	else
+		on_down(c);
+	grpc_slice_unref(s);
+	gcall_free(u);
+}
+
+static void grpc_on_recv(struct client *c, bool ok)
+{
+	const uint8_t *m;
+	size_t ml;
+	grpc_slice s;
+	int f;
+
+	if (!ok || !c->recv) {
+		on_down(c);
+		return;
+	}
+	s = bb_slice(c->recv);
+	grpc_byte_buffer_destroy(c->recv);
+	c->recv = NULL;
+	f = pb_field(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s), 4, 0, &m, &ml);
+	if (f == 3 && ml == 32 && !c->up) {
+		memcpy(c->token, m, 32);
+		on_up(c);
+	} else if (f == 2 && c->up) {
+		on_envelope(c, m, ml);
+	}
+	grpc_slice_unref(s);
+	grpc_recv_next(c);
+}
+
+static void grpc_on_publish(struct gcall *u)
+{
+	const uint8_t *m = NULL;
+	size_t ml = 0;
+	grpc_slice s;
+
+	/* PublishResponse{delivered = 1}: proto3 leaves out a zero, so empty means nobody. */
+	if (u->status != GRPC_STATUS_OK || !u->recv) {
+		slot_failed(u->slot, u->gen);
+	} else {
+		s = bb_slice(u->recv);
+		m = GRPC_SLICE_START_PTR(s);
+		ml = GRPC_SLICE_LENGTH(s);
+		if (ml < 2 || m[0] != 0x08 || m[1] == 0)
+			slot_failed(u->slot, u->gen);
+		grpc_slice_unref(s);
+	}
+	gcall_free(u);
+}
+
+int grpc_publish(struct client *from, const uint8_t *env, size_t len, uint32_t slot, uint32_t gen)
+{
+	uint8_t req[2 + 32 + 1 + 5 + ENV_MAX];
+	size_t n = put_bytes(req, 1, from->token, 32);
+	struct gcall *u;
+
+	n += put_bytes(req + n, 2, env, len);
+	u = gcall_start(from, G_PUB, from->gc->m_pub, bb_new(req, n));
+	if (!u)
+		return -ENOMEM;
+	u->slot = slot;
+	u->gen = gen;
+	return 0;
+}
+
+static void grpc_dispatch(struct gtag *t, bool ok)
+{
+	struct client *c = t->c;
+
+	switch (t->kind) {
+	case G_CHAL:
+		grpc_on_challenge((struct gcall *)t);
+		break;
+	case G_PUB:
+		grpc_on_publish((struct gcall *)t);
+		break;
+	case G_SUB_START:
+		if (!ok)
+			on_down(c);
+		break;
+	case G_SUB_RECV:
+		grpc_on_recv(c, ok);
+		break;
+	case G_SUB_STATUS:
+		on_down(c);
+		break;
+	}
+}
+
+int grpc_run(void)
+{
+	uint64_t next = now_ns();
+
+	grpc_init();
+	cq = grpc_completion_queue_create_for_next(NULL);
+	gconns = calloc((L.n + L.per_conn - 1) / L.per_conn, sizeof(*gconns));
+	if (!cq || !gconns)
+		return -ENOMEM;
+	while (!L.done) {
+		uint64_t t = now_ns();
+		grpc_event ev;
+
+		if (t >= next) {
+			tick();
+			next = t + tick_us() * 1000;
+			continue;
+		}
+		ev = grpc_completion_queue_next(
+			cq,
+			gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				     gpr_time_from_nanos((int64_t)(next - t), GPR_TIMESPAN)),
+			NULL);
+		if (ev.type == GRPC_OP_COMPLETE)
+			grpc_dispatch(ev.tag, ev.success);
+	}
+	/* The process ends here: the kernel closes every connection, as when N daemons go. */
+	return 0;
+}
