@@ -115,7 +115,11 @@ ADDR[bare]=192.0.2.2
 
 PATHS=(bare)
 WICE_LABEL=wice
-[ "$WICE_IMPL" = wice ] || WICE_LABEL="wice slot ($WICE_IMPL)"
+case $WICE_IMPL in
+wice) ;;
+wice-wg-userspace) WICE_LABEL="wice (wice-wg-userspace)" ;;
+*) WICE_LABEL="wice slot ($WICE_IMPL)" ;;
+esac
 if impl_available "$WICE_IMPL"; then
 	tunnel wice "$WICE_IMPL" 101 51820 || { note "wice tunnel failed to come up" >&2; exit 1; }
 	PATHS+=(wice)

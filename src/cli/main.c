@@ -22,24 +22,8 @@ static void usage(FILE *f)
 	fprintf(f, "\nRun 'wice <command> --help' for a command's options.\n");
 }
 
-int cli_wants_help(int argc, char **argv, const char *text)
-{
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(text, stdout);
-			return 1;
-		}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-
-	/* Called as wice-wg-userspace: wg-quick's WG_QUICK_USERSPACE_IMPLEMENTATION must name a
-	 * single command, so that name runs the userspace interface directly. */
-	if (!strcmp(self, "wice-wg-userspace"))
-		return cmd_wg_userspace(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 1;

@@ -172,6 +172,8 @@ veth_add() {
 impl_argv() {
 	case $1 in
 	wice) IMPL_ARGV=("$WICE" wg-userspace) ;;
+	# The same userspace WireGuard as its own small executable (what wg-quick runs).
+	wice-wg-userspace) IMPL_ARGV=("$(dirname "${WICE_ORIG:-$WICE}")/wice-wg-userspace") ;;
 	wireguard-go) IMPL_ARGV=("$WIREGUARD_GO") ;;
 	*) read -ra IMPL_ARGV <<<"$1" ;;
 	esac
