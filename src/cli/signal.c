@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "cli/cli.h"
@@ -53,6 +54,19 @@ static int parse_uint(const char *v, unsigned int *out)
 		return -EINVAL;
 	*out = (unsigned int)n;
 	return 0;
+}
+
+/* Every subscriber is a socket: take all the descriptors the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("signal: cannot raise the file descriptor limit: %s",
+				 strerror(errno));
+	}
 }
 
 int cmd_signal(int argc, char **argv)
@@ -109,6 +123,7 @@ int cmd_signal(int argc, char **argv)
 	if (optind != argc || (!grpc_addr && !ws_addr) || !cert != !key)
 		goto bad_usage;
 
+	raise_fd_limit();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
