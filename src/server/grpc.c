@@ -43,13 +43,14 @@
 #define GSRV_SLOTS_OTHER   16
 /* HTTP/2 streams per connection: a client needs a Subscribe, a challenge and a few
  * publishes; each open stream may hold up to SERVER_MAX_FRAME of an unfinished message. */
-#define GSRV_MAX_STREAMS  16
-#define GSRV_KEEPALIVE_MS 30000 /* ping idle connections, drop those that do not answer */
-#define GSRV_PING_TIMEOUT 10000
-#define GSRV_MIN_PING_MS  5000	 /* clients may ping this often (ours: every 20 s) */
-#define GSRV_IDLE_MS	  120000 /* a connection without calls is closed after this */
-#define GSRV_PEER_BUCKETS 4096
-#define GSRV_PEER_GC_MS	  10000
+#define GSRV_MAX_STREAMS   16
+#define GSRV_KEEPALIVE_MS  30000 /* ping idle connections, drop those that do not answer */
+#define GSRV_PING_TIMEOUT  10000
+#define GSRV_MIN_PING_MS   5000	  /* clients may ping this often (ours: every 20 s) */
+#define GSRV_IDLE_MS	   120000 /* a connection without calls is closed after this */
+#define GSRV_PEER_BUCKETS  4096
+#define GSRV_PEER_GC_MS	   10000
+#define GSRV_PUBLISH_BATCH 64 /* envelopes in one PublishRequest */
 
 enum gtag_kind {
 	T_NEW_CALL,  /* struct rpc: a call arrived (or the server shut down) */
@@ -223,7 +224,8 @@ static void peer_free_all(struct gsrv *g)
 }
 
 /* true when the call's peer may publish once more now. */
-static bool peer_take(struct gsrv *g, grpc_call *call)
+/* Takes n publishes (the envelopes of one request) from the caller's rate limit. */
+static bool peer_take(struct gsrv *g, grpc_call *call, size_t n)
 {
 	uint64_t now = mono_ms();
 	char *addr = grpc_call_get_peer(call);
@@ -246,8 +248,11 @@ static bool peer_take(struct gsrv *g, grpc_call *call)
 			g->n_peers++;
 		}
 	}
-	if (e)
-		ok = rate_limit_take(&e->rl, g->s, now);
+	if (e) {
+		ok = true;
+		for (size_t i = 0; i < n && ok; i++)
+			ok = rate_limit_take(&e->rl, g->s, now);
+	}
 	gpr_free(addr);
 	return ok;
 }
@@ -608,23 +613,20 @@ static void handle_subscribe(struct gsrv *g, struct rpc *r, const uint8_t *req, 
 
 /* ---- Publish ---- */
 
-/* Checks a decoded PublishRequest and routes its envelope; returns the gRPC status. */
-static grpc_status_code publish(struct gsrv *g, const Wice__Signaling__PublishRequest *pr,
-				int *ret_delivered, const char **why)
+/* Checks one envelope of a PublishRequest against the session's key and routes it; returns
+ * the gRPC status. */
+static grpc_status_code publish_one(struct gsrv *g, const uint8_t owner[static WG_KEY_LEN],
+				    const Wice__Signaling__Envelope *env, int *ret_delivered,
+				    const char **why)
 {
 	struct server_stats *st = &g->s->stats;
 	uint8_t stackbuf[2048], *buf = stackbuf;
-	uint8_t sender[WG_KEY_LEN], recipient[WG_KEY_LEN], owner[WG_KEY_LEN];
+	uint8_t sender[WG_KEY_LEN], recipient[WG_KEY_LEN];
 	grpc_status_code code = GRPC_STATUS_OK;
 	size_t len;
 	int n;
 
-	if (!pr->envelope || pr->session_token.len != 32) {
-		atomic_fetch_add_explicit(&st->malformed, 1, memory_order_relaxed);
-		*why = "bad PublishRequest";
-		return GRPC_STATUS_INVALID_ARGUMENT;
-	}
-	len = wice__signaling__envelope__get_packed_size(pr->envelope);
+	len = wice__signaling__envelope__get_packed_size(env);
 	if (len > ENVELOPE_MAX_SIZE) {
 		atomic_fetch_add_explicit(&st->oversized, 1, memory_order_relaxed);
 		*why = "envelope too large";
@@ -634,13 +636,12 @@ static grpc_status_code publish(struct gsrv *g, const Wice__Signaling__PublishRe
 		*why = "out of memory";
 		return GRPC_STATUS_RESOURCE_EXHAUSTED;
 	}
-	wice__signaling__envelope__pack(pr->envelope, buf);
+	wice__signaling__envelope__pack(env, buf);
 	if (envelope_peek(buf, len, sender, recipient) < 0) {
 		atomic_fetch_add_explicit(&st->malformed, 1, memory_order_relaxed);
 		*why = "bad Envelope";
 		code = GRPC_STATUS_INVALID_ARGUMENT;
-	} else if (router_token_key(g->s->router, pr->session_token.data, owner) < 0 ||
-		   !key_equal(owner, sender)) {
+	} else if (!key_equal(owner, sender)) {
 		/* The token binds the sender: nobody publishes as a key they did not prove. */
 		atomic_fetch_add_explicit(&st->forged_sender, 1, memory_order_relaxed);
 		*why = "sender is not the session's key";
@@ -651,11 +652,40 @@ static grpc_status_code publish(struct gsrv *g, const Wice__Signaling__PublishRe
 			*why = "out of memory";
 			code = GRPC_STATUS_RESOURCE_EXHAUSTED;
 		}
-		*ret_delivered = n < 0 ? 0 : n;
+		*ret_delivered += n < 0 ? 0 : n;
 	}
 	if (buf != stackbuf)
 		free(buf);
 	return code;
+}
+
+/* Checks a decoded PublishRequest (one envelope, or a batch) and routes its envelopes; returns
+ * the gRPC status of the first that failed (the rest of the batch is not routed). */
+static grpc_status_code publish(struct gsrv *g, const Wice__Signaling__PublishRequest *pr,
+				int *ret_delivered, const char **why)
+{
+	struct server_stats *st = &g->s->stats;
+	size_t count = (pr->envelope ? 1 : 0) + pr->n_envelopes;
+	uint8_t owner[WG_KEY_LEN];
+	grpc_status_code code;
+
+	if (!count || count > GSRV_PUBLISH_BATCH || pr->session_token.len != 32) {
+		atomic_fetch_add_explicit(&st->malformed, 1, memory_order_relaxed);
+		*why = "bad PublishRequest";
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	/* A token we did not issue, or whose subscription has ended. */
+	if (router_token_key(g->s->router, pr->session_token.data, owner) < 0) {
+		atomic_fetch_add_explicit(&st->forged_sender, 1, memory_order_relaxed);
+		*why = "unknown session";
+		return GRPC_STATUS_PERMISSION_DENIED;
+	}
+	if (pr->envelope && (code = publish_one(g, owner, pr->envelope, ret_delivered, why)))
+		return code;
+	for (size_t i = 0; i < pr->n_envelopes; i++)
+		if ((code = publish_one(g, owner, pr->envelopes[i], ret_delivered, why)))
+			return code;
+	return GRPC_STATUS_OK;
 }
 
 static void handle_publish(struct gsrv *g, struct rpc *r, const uint8_t *req, size_t len)
@@ -666,15 +696,16 @@ static void handle_publish(struct gsrv *g, struct rpc *r, const uint8_t *req, si
 	const char *why = NULL;
 	int delivered = 0;
 
-	if (!peer_take(g, r->call)) {
-		rpc_fail(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "rate limited",
-			 &g->s->stats.rate_limited);
-		return;
-	}
 	pr = wice__signaling__publish_request__unpack(NULL, len, req);
 	if (!pr) {
 		rpc_fail(r, GRPC_STATUS_INVALID_ARGUMENT, "bad PublishRequest",
 			 &g->s->stats.malformed);
+		return;
+	}
+	if (!peer_take(g, r->call, (pr->envelope ? 1 : 0) + pr->n_envelopes)) {
+		wice__signaling__publish_request__free_unpacked(pr, NULL);
+		rpc_fail(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "rate limited",
+			 &g->s->stats.rate_limited);
 		return;
 	}
 	code = publish(g, pr, &delivered, &why);

@@ -36,14 +36,16 @@
 #define METHOD_SUBSCRIBE "/wice.signaling.Signaling/Subscribe"
 #define METHOD_PUBLISH	 "/wice.signaling.Signaling/Publish"
 
-#define GCLI_PUBLISH_INFLIGHT 4
-#define GCLI_CALL_TIMEOUT_MS  10000 /* GetChallenge and Publish */
-#define GCLI_KEEPALIVE_MS     20000 /* notice a dead server on an idle stream */
-#define GCLI_PING_TIMEOUT_MS  10000
-#define GCLI_MAX_FRAME	      (ENVELOPE_MAX_SIZE + 1024)
-#define GCLI_BACKOFF_MIN_MS   250
-#define GCLI_BACKOFF_MAX_MS   30000
-#define GCLI_TOKEN_LEN	      32
+#define GCLI_PUBLISH_INFLIGHT	 4
+#define GCLI_PUBLISH_BATCH	 64	     /* envelopes per Publish call, as the server allows */
+#define GCLI_PUBLISH_BATCH_BYTES (60u << 10) /* under the server's message limit */
+#define GCLI_CALL_TIMEOUT_MS	 10000	     /* GetChallenge and Publish */
+#define GCLI_KEEPALIVE_MS	 20000	     /* notice a dead server on an idle stream */
+#define GCLI_PING_TIMEOUT_MS	 10000
+#define GCLI_MAX_FRAME		 (ENVELOPE_MAX_SIZE + 1024)
+#define GCLI_BACKOFF_MIN_MS	 250
+#define GCLI_BACKOFF_MAX_MS	 30000
+#define GCLI_TOKEN_LEN		 32
 
 enum gtag_kind { T_CHALLENGE, T_PUBLISH, T_SUB_START, T_SUB_RECV, T_SUB_STATUS };
 
@@ -52,10 +54,16 @@ struct gtag {
 };
 
 /* A unary call: GetChallenge or Publish, all its operations in one batch. */
+/* An envelope waiting to be published. */
+struct qenv {
+	struct qenv *next;
+	size_t len;
+	uint8_t data[];
+};
+
 struct unary {
 	struct gtag tag;
 	struct gcli *b;
-	struct unary *next; /* publish queue */
 	grpc_call *call;
 	grpc_metadata_array md_initial, md_trailing;
 	grpc_byte_buffer *send, *recv;
@@ -97,7 +105,7 @@ struct gcli {
 	grpc_call *chal_call, *sub_call;
 	struct unary *inflight[GCLI_PUBLISH_INFLIGHT];
 	unsigned int n_inflight;
-	struct unary *q_head, *q_tail;
+	struct qenv *q_head, *q_tail;
 	unsigned int q_len;
 };
 
@@ -382,10 +390,10 @@ static void on_challenge(struct gcli *b, struct unary *u)
 static void publish_queue_drop(struct gcli *b)
 {
 	while (b->q_head) {
-		struct unary *u = b->q_head;
+		struct qenv *e = b->q_head;
 
-		b->q_head = u->next;
-		unary_free(u);
+		b->q_head = e->next;
+		free(e);
 	}
 	b->q_tail = NULL;
 	b->q_len = 0;
@@ -499,40 +507,71 @@ static void on_sub_recv(struct gcli *b, bool ok)
 
 /* ---- Publish ---- */
 
-/* PublishRequest{session_token = 1, envelope = 2}, encoded here: the envelope is already an
- * encoded Envelope, and an embedded message is its length-delimited bytes. */
-static grpc_byte_buffer *publish_request(const uint8_t token[static GCLI_TOKEN_LEN],
-					 const uint8_t *env, size_t len)
+static size_t put_len(uint8_t *p, size_t v)
 {
-	uint8_t hdr[2 + GCLI_TOKEN_LEN + 1 + 5];
-	size_t n = 0, v = len;
-	grpc_slice s;
+	size_t n = 0;
 
-	hdr[n++] = (1 << 3) | 2;
-	hdr[n++] = GCLI_TOKEN_LEN;
-	memcpy(hdr + n, token, GCLI_TOKEN_LEN);
-	n += GCLI_TOKEN_LEN;
-	hdr[n++] = (2 << 3) | 2;
 	do {
-		hdr[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
 		v >>= 7;
 	} while (v);
-	s = grpc_slice_malloc(n + len);
-	memcpy(GRPC_SLICE_START_PTR(s), hdr, n);
-	memcpy(GRPC_SLICE_START_PTR(s) + n, env, len);
+	return n;
+}
+
+/*
+ * PublishRequest{session_token = 1, envelopes = 3 ...} with as many queued envelopes as fit
+ * GCLI_PUBLISH_BATCH and GCLI_PUBLISH_BATCH_BYTES, taken off the queue. Encoded here: each
+ * envelope is already an encoded Envelope, and an embedded message is its length-delimited
+ * bytes. Called with b->lock held and the queue not empty.
+ */
+static grpc_byte_buffer *publish_request(struct gcli *b)
+{
+	size_t total = 2 + GCLI_TOKEN_LEN, n = 0, off;
+	struct qenv *e = b->q_head, *next;
+	unsigned int count = 0;
+	grpc_slice s;
+	uint8_t *p;
+
+	for (; e && count < GCLI_PUBLISH_BATCH; e = e->next, count++) {
+		size_t add = 1 + 5 + e->len;
+
+		if (count && total + add > GCLI_PUBLISH_BATCH_BYTES)
+			break;
+		total += add;
+	}
+	s = grpc_slice_malloc(total);
+	p = GRPC_SLICE_START_PTR(s);
+	p[n++] = (1 << 3) | 2;
+	p[n++] = GCLI_TOKEN_LEN;
+	memcpy(p + n, b->token, GCLI_TOKEN_LEN);
+	n += GCLI_TOKEN_LEN;
+	for (off = 0; off < count; off++) {
+		e = b->q_head;
+		p[n++] = (3 << 3) | 2;
+		n += put_len(p + n, e->len);
+		memcpy(p + n, e->data, e->len);
+		n += e->len;
+		next = e->next;
+		free(e);
+		b->q_head = next;
+		b->q_len--;
+	}
+	if (!b->q_head)
+		b->q_tail = NULL;
+	/* The varints took at most the room reserved for them: trim to what was written. */
+	s = grpc_slice_sub_no_ref(s, 0, n);
 	return bb_from_slice(s);
 }
 
-/* Starts queued publishes while there is room. Called with b->lock held. */
+/* Starts queued publishes while there is room: whatever queued up while calls were in flight
+ * goes out together. Called with b->lock held. */
 static void publish_pump(struct gcli *b)
 {
 	while (b->q_head && b->n_inflight < GCLI_PUBLISH_INFLIGHT && !b->closing) {
-		struct unary *u = b->q_head;
+		struct unary *u = unary_new(b, T_PUBLISH, publish_request(b));
 
-		b->q_head = u->next;
-		if (!b->q_head)
-			b->q_tail = NULL;
-		b->q_len--;
+		if (!u)
+			continue;
 		if (unary_start(b, u, b->m_publish) < 0) {
 			unary_free(u);
 			continue;
@@ -560,7 +599,7 @@ static void on_publish(struct gcli *b, struct unary *u)
 static int gcli_publish(struct signal_backend *base, const uint8_t *envelope, size_t len)
 {
 	struct gcli *b = container_of(base, struct gcli, base);
-	struct unary *u;
+	struct qenv *e;
 	int err = 0;
 
 	if (!len || len > ENVELOPE_MAX_SIZE)
@@ -570,16 +609,19 @@ static int gcli_publish(struct signal_backend *base, const uint8_t *envelope, si
 		err = -EAGAIN;
 		goto out;
 	}
-	u = unary_new(b, T_PUBLISH, publish_request(b->token, envelope, len));
-	if (!u) {
+	e = malloc(sizeof(*e) + len);
+	if (!e) {
 		err = -ENOMEM;
 		goto out;
 	}
+	e->next = NULL;
+	e->len = len;
+	memcpy(e->data, envelope, len);
 	if (b->q_tail)
-		b->q_tail->next = u;
+		b->q_tail->next = e;
 	else
-		b->q_head = u;
-	b->q_tail = u;
+		b->q_head = e;
+	b->q_tail = e;
 	b->q_len++;
 	publish_pump(b);
 out:
