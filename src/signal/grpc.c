@@ -526,10 +526,9 @@ static size_t put_len(uint8_t *p, size_t v)
  */
 static grpc_byte_buffer *publish_request(struct gcli *b)
 {
-	size_t total = 2 + GCLI_TOKEN_LEN, n = 0, off;
-	struct qenv *e = b->q_head, *next;
+	size_t total = 2 + GCLI_TOKEN_LEN, n = 0;
+	struct qenv *e = b->q_head;
 	unsigned int count = 0;
-	grpc_slice s;
 	uint8_t *p;
 
 	for (; e && count < GCLI_PUBLISH_BATCH; e = e->next, count++) {
@@ -539,28 +538,27 @@ static grpc_byte_buffer *publish_request(struct gcli *b)
 			break;
 		total += add;
 	}
-	s = grpc_slice_malloc(total);
-	p = GRPC_SLICE_START_PTR(s);
+	p = malloc(total);
+	if (!p)
+		return NULL;
 	p[n++] = (1 << 3) | 2;
 	p[n++] = GCLI_TOKEN_LEN;
 	memcpy(p + n, b->token, GCLI_TOKEN_LEN);
 	n += GCLI_TOKEN_LEN;
-	for (off = 0; off < count; off++) {
+	while (count--) {
 		e = b->q_head;
 		p[n++] = (3 << 3) | 2;
 		n += put_len(p + n, e->len);
 		memcpy(p + n, e->data, e->len);
 		n += e->len;
-		next = e->next;
-		free(e);
-		b->q_head = next;
+		b->q_head = e->next;
 		b->q_len--;
+		free(e);
 	}
 	if (!b->q_head)
 		b->q_tail = NULL;
-	/* The varints took at most the room reserved for them: trim to what was written. */
-	s = grpc_slice_sub_no_ref(s, 0, n);
-	return bb_from_slice(s);
+	/* The slice takes the buffer over (n ≤ total: the varints took at most their room). */
+	return bb_from_slice(grpc_slice_new(p, n, free));
 }
 
 /* Starts queued publishes while there is room: whatever queued up while calls were in flight
@@ -568,10 +566,11 @@ static grpc_byte_buffer *publish_request(struct gcli *b)
 static void publish_pump(struct gcli *b)
 {
 	while (b->q_head && b->n_inflight < GCLI_PUBLISH_INFLIGHT && !b->closing) {
-		struct unary *u = unary_new(b, T_PUBLISH, publish_request(b));
+		grpc_byte_buffer *req = publish_request(b);
+		struct unary *u = req ? unary_new(b, T_PUBLISH, req) : NULL;
 
 		if (!u)
-			continue;
+			break; /* out of memory: try again on the next publish or completion */
 		if (unary_start(b, u, b->m_publish) < 0) {
 			unary_free(u);
 			continue;
