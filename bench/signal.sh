@@ -7,6 +7,8 @@
 #   sat   deliveries/s at saturation: WINDOW messages circulate, each receiver publishes the
 #         next at once; counted over DURATION s after WARMUP s;
 #   lat   delivery latency p50/p99, open loop at half the saturation rate (LAT_RATE to fix it).
+# gRPC clients publish as src/signal/grpc.c does: at most 4 Publish calls in flight per client,
+# what is published meanwhile queued and sent in one request (at most 64 envelopes, 60 KiB).
 # CPU of the server (/proc/PID/stat) and of the load generator (getrusage) over each window,
 # as % of one core: both share the machine's cores. The server runs with its per-connection
 # rate limit raised (--rate/--burst RATE) so that the limit does not cap the benchmark; its
@@ -183,7 +185,9 @@ echo "### wice signal: N subscribers on loopback, ${DURATION} s windows"
 echo
 echo "$(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), commit $COMMIT, wice sha256" \
 	"$WICE_SUM, load average at start $LOAD0. Server and load generator (one thread driving" \
-	"every connection; gRPC: $PER_CONN subscriber(s) per connection) share the cores. Server" \
+	"every connection; gRPC: $PER_CONN subscriber(s) per connection, each publishing as the" \
+	"client backend does: ≤ 4 Publish calls in flight, envelopes queued meanwhile sent in one" \
+	"call of ≤ 64) share the cores. Server" \
 	"per-connection rate limit raised to --rate $RATE --burst $RATE for the benchmark." \
 	"Envelopes of $((3 * 34 + 26 + PAYLOAD + (PAYLOAD < 128 ? 2 : 3))) bytes (opaque to the server)."
 echo

@@ -9,6 +9,7 @@
 #include <grpc/grpc.h>
 #include <libwebsockets.h>
 #include "signal/auth.h"
+#include "signal/backend.h"
 
 #define BENCH_MAGIC	   0x57424c44u /* "WBLD" */
 #define CONNECT_INFLIGHT   256	       /* clients connecting at once */
@@ -19,6 +20,12 @@
 #define PACE_TICK_US	   200
 #define MAX_CLIENTS	   60000
 #define ENV_MAX		   (4 * 32 + 24 + 16 + 4096)
+/* gRPC publishing as src/signal/grpc.c does it (its GCLI_PUBLISH_*): calls in flight per
+ * client, envelopes and bytes per PublishRequest; and its queue limit per client. */
+#define PUB_INFLIGHT	4
+#define PUB_BATCH	64
+#define PUB_BATCH_BYTES (60u << 10)
+#define PUB_QUEUE_MAX	SIGNAL_SEND_QUEUE_MAX
 
 /* What the "ciphertext" of every benchmark envelope starts with. */
 struct payload {
@@ -52,6 +59,8 @@ struct client {
 	grpc_byte_buffer *sub_send, *recv;
 	grpc_status_code status;
 	grpc_slice details;
+	struct pubq *pq_head, *pq_tail; /* envelopes waiting for a free Publish call */
+	uint32_t pq_len, pub_inflight;
 	/* WebSocket */
 	struct lws *wsi;
 	struct wframe *qhead, *qtail;

@@ -3,7 +3,12 @@
  * bench/signal_load over gRPC: channels of --per-conn subscribers each (one connection per
  * channel), every call on one completion queue driven by the one thread, which also ticks the
  * core. The protocol is src/signal/grpc.c's: GetChallenge, Subscribe (a server stream whose
- * first item is the session token), then a unary Publish with the token per envelope.
+ * first item is the session token), then unary Publish calls with the token. Publishing is
+ * that client's too: at most PUB_INFLIGHT calls in flight per client; an envelope published
+ * while at the limit waits in the client's queue, and each completion sends what queued up
+ * meanwhile in one PublishRequest (field 3, at most PUB_BATCH envelopes and PUB_BATCH_BYTES).
+ * Each call remembers the slot and generation of every envelope it carries, so a failed call
+ * fails each of its slots.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,15 +30,26 @@ struct gconn {
 	void *m_chal, *m_sub, *m_pub;
 };
 
-/* A unary call: GetChallenge or Publish. */
+/* An envelope waiting for one of its client's Publish calls. */
+struct pubq {
+	struct pubq *next;
+	uint32_t slot, gen;
+	size_t len;
+	uint8_t data[];
+};
+
+/* A unary call: GetChallenge, or Publish carrying n_env envelopes. */
 struct gcall {
 	struct gtag tag;
-	uint32_t slot, gen;
 	grpc_call *call;
 	grpc_metadata_array md0, md1;
 	grpc_byte_buffer *send, *recv;
 	grpc_status_code status;
 	grpc_slice details;
+	uint32_t n_env;
+	struct {
+		uint32_t slot, gen;
+	} env[];
 };
 
 static grpc_completion_queue *cq;
@@ -42,6 +58,16 @@ static struct gconn *gconns;
 static grpc_byte_buffer *bb_new(const uint8_t *data, size_t len)
 {
 	grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
+	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+
+	grpc_slice_unref(s);
+	return bb;
+}
+
+/* Takes p (malloc'd) over. */
+static grpc_byte_buffer *bb_take(uint8_t *p, size_t len)
+{
+	grpc_slice s = grpc_slice_new(p, len, free);
 	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
 
 	grpc_slice_unref(s);
@@ -60,15 +86,19 @@ static grpc_slice bb_slice(grpc_byte_buffer *bb)
 	return s;
 }
 
-static struct gcall *gcall_start(struct client *c, int kind, void *method, grpc_byte_buffer *send)
+static struct gcall *gcall_start(struct client *c, int kind, void *method, grpc_byte_buffer *send,
+				 uint32_t n_env)
 {
-	struct gcall *u = calloc(1, sizeof(*u));
+	struct gcall *u = calloc(1, sizeof(*u) + n_env * sizeof(u->env[0]));
 	grpc_op ops[6];
 
-	if (!u) {
-		grpc_byte_buffer_destroy(send);
+	if (!u || !send) {
+		if (send)
+			grpc_byte_buffer_destroy(send);
+		free(u);
 		return NULL;
 	}
+	u->n_env = n_env;
 	u->tag.kind = kind;
 	u->tag.c = c;
 	u->send = send;
@@ -147,7 +177,7 @@ void grpc_connect(struct client *c)
 
 	c->gc = gconn_get(c->idx);
 	put_bytes(req, 1, c->key.public_key, 32);
-	if (!gcall_start(c, G_CHAL, c->gc->m_chal, bb_new(req, sizeof(req))))
+	if (!gcall_start(c, G_CHAL, c->gc->m_chal, bb_new(req, sizeof(req)), 0))
 		on_down(c);
 }
 
@@ -249,38 +279,147 @@ static void grpc_on_recv(struct client *c, bool ok)
 	grpc_recv_next(c);
 }
 
+static size_t varint_len(size_t v)
+{
+	size_t n = 1;
+
+	while (v >>= 7)
+		n++;
+	return n;
+}
+
+/* PublishRequest{session_token = 1, envelopes = 3 ...} from the head of c's queue: as many as
+ * fit PUB_BATCH and PUB_BATCH_BYTES (the first always). The call takes the envelopes' slots;
+ * if it cannot start, they count as failed publishes and slot_scan replaces them. */
+static void publish_batch(struct client *c)
+{
+	size_t total = 2 + 32, n = 0;
+	uint32_t count = 0;
+	struct pubq *e;
+	struct gcall *u;
+	uint8_t *p;
+
+	for (e = c->pq_head; e && count < PUB_BATCH; e = e->next, count++) {
+		size_t add = 1 + varint_len(e->len) + e->len;
+
+		if (count && total + add > PUB_BATCH_BYTES)
+			break;
+		total += add;
+	}
+	p = malloc(total);
+	if (p) {
+		n = put_bytes(p, 1, c->token, 32);
+		e = c->pq_head;
+		for (uint32_t i = 0; i < count; i++, e = e->next)
+			n += put_bytes(p + n, 3, e->data, e->len);
+	}
+	u = gcall_start(c, G_PUB, c->gc->m_pub, p ? bb_take(p, n) : NULL, count);
+	for (uint32_t i = 0; i < count; i++) {
+		e = c->pq_head;
+		c->pq_head = e->next;
+		c->pq_len--;
+		if (u) {
+			u->env[i].slot = e->slot;
+			u->env[i].gen = e->gen;
+		} else {
+			L.pub_fail++;
+		}
+		free(e);
+	}
+	if (!c->pq_head)
+		c->pq_tail = NULL;
+	if (u)
+		c->pub_inflight++;
+}
+
+/* Starts Publish calls while c has queued envelopes and room for a call. */
+static void publish_pump(struct client *c)
+{
+	while (c->pq_head && c->pub_inflight < PUB_INFLIGHT)
+		publish_batch(c);
+}
+
+/* A client that is gone publishes nothing more: what it queued is lost (slot_scan). */
+static void publish_drop(struct client *c)
+{
+	while (c->pq_head) {
+		struct pubq *e = c->pq_head;
+
+		c->pq_head = e->next;
+		free(e);
+		L.pub_fail++;
+	}
+	c->pq_tail = NULL;
+	c->pq_len = 0;
+}
+
+/* PublishResponse{delivered = 1}, the subscribers reached summed over the envelopes; proto3
+ * leaves out a zero, so empty means nobody. -1 when it is not that. */
+static int64_t publish_delivered(grpc_byte_buffer *bb)
+{
+	grpc_slice s = bb_slice(bb);
+	const uint8_t *m = GRPC_SLICE_START_PTR(s);
+	size_t ml = GRPC_SLICE_LENGTH(s), i = 1;
+	int64_t v = 0;
+
+	if (ml && m[0] == 0x08) {
+		for (unsigned int sh = 0; i < ml && sh < 35; sh += 7) {
+			v |= (int64_t)(m[i] & 0x7f) << sh;
+			if (!(m[i++] & 0x80))
+				break;
+		}
+		if (i != ml || m[ml - 1] & 0x80)
+			v = -1;
+	} else if (ml) {
+		v = -1;
+	}
+	grpc_slice_unref(s);
+	return v;
+}
+
 static void grpc_on_publish(struct gcall *u)
 {
-	const uint8_t *m = NULL;
-	size_t ml = 0;
-	grpc_slice s;
+	struct client *c = u->tag.c;
+	int64_t delivered =
+		u->status == GRPC_STATUS_OK && u->recv ? publish_delivered(u->recv) : -1;
 
-	/* PublishResponse{delivered = 1}: proto3 leaves out a zero, so empty means nobody. */
-	if (u->status != GRPC_STATUS_OK || !u->recv) {
-		slot_failed(u->slot, u->gen);
-	} else {
-		s = bb_slice(u->recv);
-		m = GRPC_SLICE_START_PTR(s);
-		ml = GRPC_SLICE_LENGTH(s);
-		if (ml < 2 || m[0] != 0x08 || m[1] == 0)
-			slot_failed(u->slot, u->gen);
-		grpc_slice_unref(s);
+	c->pub_inflight--;
+	if (delivered <= 0) {
+		/* The call failed or reached nobody: each of its envelopes did. */
+		for (uint32_t i = 0; i < u->n_env; i++)
+			slot_failed(u->env[i].slot, u->env[i].gen);
+	} else if ((uint64_t)delivered < u->n_env) {
+		/* Some did not arrive, and which is not said: slot_scan finds them. */
+		L.pub_fail += u->n_env - (uint64_t)delivered;
 	}
+	if (c->up)
+		publish_pump(c);
+	else
+		publish_drop(c);
 	gcall_free(u);
 }
 
 int grpc_publish(struct client *from, const uint8_t *env, size_t len, uint32_t slot, uint32_t gen)
 {
-	uint8_t req[2 + 32 + 1 + 5 + ENV_MAX];
-	size_t n = put_bytes(req, 1, from->token, 32);
-	struct gcall *u;
+	struct pubq *e;
 
-	n += put_bytes(req + n, 2, env, len);
-	u = gcall_start(from, G_PUB, from->gc->m_pub, bb_new(req, n));
-	if (!u)
+	if (from->pq_len >= PUB_QUEUE_MAX)
+		return -EAGAIN;
+	e = malloc(sizeof(*e) + len);
+	if (!e)
 		return -ENOMEM;
-	u->slot = slot;
-	u->gen = gen;
+	e->next = NULL;
+	e->slot = slot;
+	e->gen = gen;
+	e->len = len;
+	memcpy(e->data, env, len);
+	if (from->pq_tail)
+		from->pq_tail->next = e;
+	else
+		from->pq_head = e;
+	from->pq_tail = e;
+	from->pq_len++;
+	publish_pump(from);
 	return 0;
 }
 
