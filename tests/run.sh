@@ -28,10 +28,10 @@ run_unit() {
 	local dir=$1 tag=$2 out t name rc
 	out=$LOG/unit-$tag.txt
 	: >"$out"
-	for t in "$dir"/tests/unit/test_* "$dir"/tests/signal/test_*; do
+	for t in "$dir"/tests/unit/test_* "$dir"/tests/signal/test_* "$dir"/tests/ice/test_*; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		name=$(basename "$t")
-		if "$t" >"$LOG/$tag-$name.log" 2>&1; then rc=0; else rc=$?; fi
+		if G_SLICE=always-malloc "$t" >"$LOG/$tag-$name.log" 2>&1; then rc=0; else rc=$?; fi
 		sed -n -e "s/^\[       OK \] \(.*\)/ok - $tag $name \1/p" \
 			-e "s/^\[  FAILED  \] \([a-z_0-9]*\)$/not ok - $tag $name \1/p" \
 			"$LOG/$tag-$name.log" | sort -u >>"$out"
