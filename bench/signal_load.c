@@ -413,6 +413,9 @@ static void print_sat(const struct window_snap *a, const struct window_snap *b)
 	       " pub_fail=%" PRIu64 " misrouted=%" PRIu64 " srv_cpu=%.0f gen_cpu=%.0f\n",
 	       L.window, secs, b->count - a->count, L.sat_rate, L.lost, L.pub_fail, L.misrouted,
 	       srv, own);
+	if (L.pub_calls) /* since saturation began: how much the gRPC clients batched */
+		printf("batch calls=%" PRIu64 " env_per_call=%.2f\n", L.pub_calls,
+		       (double)L.pub_envs / (double)L.pub_calls);
 	fflush(stdout);
 }
 

@@ -90,6 +90,7 @@ struct load {
 
 	/* counters */
 	uint64_t delivered, pub_fail, misrouted, lost;
+	uint64_t pub_calls, pub_envs; /* gRPC Publish calls started, envelopes they carried */
 	/* sat: the circulating messages */
 	uint64_t *slot_ns;
 	uint32_t *slot_gen;

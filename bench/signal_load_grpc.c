@@ -328,8 +328,11 @@ static void publish_batch(struct client *c)
 	}
 	if (!c->pq_head)
 		c->pq_tail = NULL;
-	if (u)
+	if (u) {
 		c->pub_inflight++;
+		L.pub_calls++;
+		L.pub_envs += count;
+	}
 }
 
 /* Starts Publish calls while c has queued envelopes and room for a call. */
