@@ -7,6 +7,7 @@
 static const struct cli_command commands[] = {
 	{"wg-userspace", "run a userspace WireGuard interface", cmd_wg_userspace},
 	{"signal", "run the signaling server (gRPC and WebSocket)", cmd_signal},
+	{"status", "show interfaces, peers and their ICE paths (--json)", cmd_status},
 	{"genkey", "print a new private key (base64), like wg genkey", cmd_genkey},
 	{"genpsk", "print a new pre-shared key (base64), like wg genpsk", cmd_genpsk},
 	{"pubkey", "read a private key on stdin, print its public key", cmd_pubkey},
