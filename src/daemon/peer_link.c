@@ -1,0 +1,517 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "daemon/peer_link.h"
+#include "daemon/proxy.h"
+#include "daemon/wgctl.h"
+#include "ice/session.h"
+#include "util/key.h"
+#include "util/log.h"
+
+/* WireGuard's handshake initiation (messages.h: type 1, 148 bytes). */
+#define WG_INITIATION_TYPE 1
+#define WG_INITIATION_LEN  148
+
+struct peer_link {
+	GMainContext *ctx;
+	char ifname[IFNAMSIZ];
+	char name[WG_KEY_B64_LEN + 1]; /* the peer's public key, for logs */
+	uint8_t peer_key[WG_KEY_LEN];
+	peer_link_send_fn send;
+	void *data;
+
+	struct ice_session *ice;
+	enum ice_state state;
+	bool has_pair;
+	struct ice_pair pair;
+	struct proxy *proxy;
+	bool endpoint_set;
+	uint8_t held_init[WG_INITIATION_LEN]; /* newest initiation sent before a pair existed */
+	bool has_held_init;
+
+	/* Local snapshot. */
+	uint64_t session_id;
+	char ufrag[ICE_UFRAG_MAX], pwd[ICE_PWD_MAX];
+	struct ice_candidate cands[PEER_LINK_LOCAL_CANDIDATES];
+	size_t n_cands;
+	bool gathering_done;
+	GSource *flush_timer, *retry_timer, *announce_timer, *restart_timer;
+	unsigned int retries, announces;
+
+	/* Remote side. */
+	uint64_t remote_session_id;
+	bool has_remote_session;
+	uint64_t remote_ts;
+	char remote_ufrag[ICE_UFRAG_MAX], remote_pwd[ICE_PWD_MAX];
+	GHashTable *remote_seen; /* candidate keys handed to ICE this generation */
+	bool remote_done;
+};
+
+static void timer_stop(GSource **t)
+{
+	if (*t) {
+		g_source_destroy(*t);
+		g_source_unref(*t);
+		*t = NULL;
+	}
+}
+
+static void timer_start(struct peer_link *l, GSource **t, unsigned int ms, GSourceFunc fn)
+{
+	timer_stop(t);
+	*t = g_timeout_source_new(ms);
+	g_source_set_callback(*t, fn, l, NULL);
+	g_source_attach(*t, l->ctx);
+}
+
+/* ---- local snapshot out ---- */
+
+static void cand_to_proto(const struct ice_candidate *c, Wice__Signaling__Candidate *p)
+{
+	wice__signaling__candidate__init(p);
+	p->foundation = (char *)c->foundation;
+	p->component = c->component;
+	p->transport = (Wice__Signaling__Candidate__Transport)c->transport;
+	p->tcp_type = (Wice__Signaling__Candidate__TCPType)c->tcptype;
+	p->priority = c->priority;
+	p->address = (char *)c->address;
+	p->port = c->port;
+	p->type = (Wice__Signaling__Candidate__Type)c->type;
+	p->related_address = (char *)c->related_address;
+	p->related_port = c->related_port;
+}
+
+static int announce(struct peer_link *l)
+{
+	Wice__Signaling__Message msg = WICE__SIGNALING__MESSAGE__INIT;
+	Wice__Signaling__Credentials creds = WICE__SIGNALING__CREDENTIALS__INIT;
+	Wice__Signaling__Candidate pc[PEER_LINK_LOCAL_CANDIDATES];
+	Wice__Signaling__Candidate *pp[PEER_LINK_LOCAL_CANDIDATES];
+
+	if (!l->ufrag[0])
+		return 0; /* nothing to say before the credentials */
+	msg.session_id = l->session_id;
+	creds.ufrag = l->ufrag;
+	creds.pwd = l->pwd;
+	msg.credentials = &creds;
+	for (size_t i = 0; i < l->n_cands; i++) {
+		cand_to_proto(&l->cands[i], &pc[i]);
+		pp[i] = &pc[i];
+	}
+	msg.candidates = pp;
+	msg.n_candidates = l->n_cands;
+	msg.end_of_candidates = l->gathering_done;
+	return l->send(l->data, l->peer_key, &msg);
+}
+
+static gboolean on_retry(gpointer data);
+
+static void flush(struct peer_link *l)
+{
+	int r = announce(l);
+
+	timer_stop(&l->flush_timer);
+	if (r == -EAGAIN || r == -ENOTCONN) {
+		if (l->retries++ < PEER_LINK_RETRY_MAX) {
+			timer_start(l, &l->retry_timer, PEER_LINK_RETRY_MS, on_retry);
+			return;
+		}
+		log_warn("%s: peer %s: signaling backends refuse to publish, waiting", l->ifname,
+			 l->name);
+	} else if (r < 0) {
+		log_warn("%s: peer %s: publish failed: %s, ignoring", l->ifname, l->name,
+			 strerror(-r));
+	}
+	l->retries = 0;
+	timer_stop(&l->retry_timer);
+}
+
+static gboolean on_retry(gpointer data)
+{
+	struct peer_link *l = data;
+
+	g_source_unref(l->retry_timer);
+	l->retry_timer = NULL;
+	flush(l);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean on_flush(gpointer data)
+{
+	struct peer_link *l = data;
+
+	g_source_unref(l->flush_timer);
+	l->flush_timer = NULL;
+	flush(l);
+	return G_SOURCE_REMOVE;
+}
+
+static void changed(struct peer_link *l)
+{
+	l->retries = 0;
+	if (!l->flush_timer)
+		timer_start(l, &l->flush_timer, PEER_LINK_FLUSH_MS, on_flush);
+}
+
+static gboolean on_announce(gpointer data)
+{
+	struct peer_link *l = data;
+
+	if (l->state != ICE_STATE_CONNECTED && l->announces < PEER_LINK_ANNOUNCE_MAX) {
+		l->announces++;
+		if (!l->retry_timer)
+			flush(l);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- ICE callbacks ---- */
+
+static void on_local_credentials(void *data, const char *ufrag, const char *pwd)
+{
+	struct peer_link *l = data;
+
+	g_strlcpy(l->ufrag, ufrag, sizeof(l->ufrag));
+	g_strlcpy(l->pwd, pwd, sizeof(l->pwd));
+	/* A restart reports every candidate again: start the list over. */
+	l->n_cands = 0;
+	l->gathering_done = false;
+	changed(l);
+}
+
+static void on_local_candidate(void *data, const struct ice_candidate *c)
+{
+	struct peer_link *l = data;
+
+	if (l->n_cands == PEER_LINK_LOCAL_CANDIDATES) {
+		log_debug("%s: peer %s: more than %d local candidates, ignoring", l->ifname,
+			  l->name, PEER_LINK_LOCAL_CANDIDATES);
+		return;
+	}
+	l->cands[l->n_cands++] = *c;
+	changed(l);
+}
+
+static void on_gathering_done(void *data)
+{
+	struct peer_link *l = data;
+
+	l->gathering_done = true;
+	changed(l);
+}
+
+static gboolean on_restart(gpointer data)
+{
+	struct peer_link *l = data;
+
+	g_source_unref(l->restart_timer);
+	l->restart_timer = NULL;
+	if (l->state == ICE_STATE_FAILED) {
+		log_info("%s: peer %s: ICE restart", l->ifname, l->name);
+		l->announces = 0;
+		ice_session_restart(l->ice);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static void on_state(void *data, enum ice_state st)
+{
+	struct peer_link *l = data;
+
+	if (st == l->state)
+		return;
+	log_info("%s: peer %s: %s -> %s", l->ifname, l->name, ice_state_name(l->state),
+		 ice_state_name(st));
+	l->state = st;
+	if (st == ICE_STATE_FAILED)
+		timer_start(l, &l->restart_timer, PEER_LINK_RESTART_MS, on_restart);
+}
+
+static void on_selected_pair(void *data, const struct ice_pair *pair)
+{
+	struct peer_link *l = data;
+
+	l->pair = *pair;
+	l->has_pair = true;
+	log_info("%s: peer %s: selected pair %s %s:%u/%s -> %s %s:%u/%s", l->ifname, l->name,
+		 ice_candidate_type_name(pair->local.type), pair->local.address,
+		 pair->local.port, pair->local.transport == ICE_TRANSPORT_TCP ? "tcp" : "udp",
+		 ice_candidate_type_name(pair->remote.type), pair->remote.address,
+		 pair->remote.port, pair->remote.transport == ICE_TRANSPORT_TCP ? "tcp" : "udp");
+	if (l->has_held_init) {
+		l->has_held_init = false;
+		ice_session_send(l->ice, l->held_init, sizeof(l->held_init));
+	}
+}
+
+static void on_receive(void *data, const uint8_t *buf, size_t len)
+{
+	struct peer_link *l = data;
+
+	proxy_to_wg(l->proxy, buf, len);
+}
+
+static void on_renew(void *data)
+{
+	struct peer_link *l = data;
+
+	log_warn("%s: peer %s: TURN credentials near expiry; renewal not implemented yet",
+		 l->ifname, l->name);
+}
+
+static const struct ice_session_callbacks ice_cb = {
+	.on_local_credentials = on_local_credentials,
+	.on_local_candidate = on_local_candidate,
+	.on_gathering_done = on_gathering_done,
+	.on_state = on_state,
+	.on_selected_pair = on_selected_pair,
+	.on_receive = on_receive,
+	.on_renew = on_renew,
+};
+
+/* ---- proxy ---- */
+
+static void on_wg_datagram(void *data, const uint8_t *buf, size_t len)
+{
+	struct peer_link *l = data;
+	int r = l->has_pair ? ice_session_send(l->ice, buf, len) : -ENOTCONN;
+
+	if (r == -ENOTCONN && len == WG_INITIATION_LEN && buf[0] == WG_INITIATION_TYPE) {
+		memcpy(l->held_init, buf, len);
+		l->has_held_init = true;
+	}
+}
+
+static int set_endpoint(struct peer_link *l)
+{
+	const struct sockaddr_in *ep = proxy_endpoint(l->proxy);
+	int r;
+
+	r = wgctl_for(l->ifname)->set_endpoint(l->ifname, l->peer_key, (const struct sockaddr *)ep,
+					       sizeof(*ep));
+	if (r < 0) {
+		log_warn("%s: peer %s: setting the endpoint to the proxy failed: %s", l->ifname,
+			 l->name, strerror(-r));
+		return r;
+	}
+	l->endpoint_set = true;
+	log_info("%s: peer %s: endpoint 127.0.0.1:%u (proxy)", l->ifname, l->name,
+		 ntohs(ep->sin_port));
+	return 0;
+}
+
+/* ---- remote side in ---- */
+
+static bool cand_from_proto(const Wice__Signaling__Candidate *p, struct ice_candidate *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (!p->foundation || !p->address ||
+	    g_strlcpy(c->foundation, p->foundation, sizeof(c->foundation)) >=
+		    sizeof(c->foundation) ||
+	    g_strlcpy(c->address, p->address, sizeof(c->address)) >= sizeof(c->address) ||
+	    (p->related_address && g_strlcpy(c->related_address, p->related_address,
+					     sizeof(c->related_address)) >=
+					   sizeof(c->related_address)))
+		return false;
+	c->component = p->component;
+	c->transport = (enum ice_transport)p->transport;
+	c->tcptype = (enum ice_tcptype)p->tcp_type;
+	c->priority = p->priority;
+	c->port = p->port;
+	c->type = (enum ice_candidate_type)p->type;
+	c->related_port = p->related_port;
+	return true;
+}
+
+static void remote_credentials(struct peer_link *l, const Wice__Signaling__Credentials *cr)
+{
+	int r;
+
+	if (!cr->ufrag || !cr->pwd)
+		return;
+	if (!strcmp(cr->ufrag, l->remote_ufrag) && !strcmp(cr->pwd, l->remote_pwd))
+		return;
+	r = ice_session_set_remote_credentials(l->ice, cr->ufrag, cr->pwd);
+	if (r < 0) {
+		log_warn("%s: peer %s: remote credentials refused: %s, ignoring", l->ifname,
+			 l->name, strerror(-r));
+		return;
+	}
+	g_strlcpy(l->remote_ufrag, cr->ufrag, sizeof(l->remote_ufrag));
+	g_strlcpy(l->remote_pwd, cr->pwd, sizeof(l->remote_pwd));
+	/* A new generation: ICE dropped the old candidates, so every one is new again. */
+	g_hash_table_remove_all(l->remote_seen);
+	l->remote_done = false;
+}
+
+static void remote_candidate(struct peer_link *l, const Wice__Signaling__Candidate *p)
+{
+	struct ice_candidate c;
+	char *k;
+	int r;
+
+	if (!cand_from_proto(p, &c))
+		return;
+	k = g_strdup_printf("%u/%u/%s/%u/%u/%s", c.transport, c.tcptype, c.address, c.port, c.type,
+			    c.foundation);
+	if (g_hash_table_contains(l->remote_seen, k)) {
+		g_free(k);
+		return;
+	}
+	r = ice_session_add_remote_candidate(l->ice, &c);
+	if (r < 0) {
+		log_debug("%s: peer %s: remote candidate %s refused: %s", l->ifname, l->name, k,
+			  strerror(-r));
+		g_free(k);
+		return;
+	}
+	g_hash_table_add(l->remote_seen, k);
+}
+
+void peer_link_receive(struct peer_link *l, const Wice__Signaling__Message *msg)
+{
+	if (l->has_remote_session && msg->session_id == l->remote_session_id &&
+	    msg->timestamp_ms < l->remote_ts)
+		return; /* reordered: older than what we acted on */
+	l->remote_ts = msg->timestamp_ms;
+	if (!l->has_remote_session || msg->session_id != l->remote_session_id) {
+		log_info("%s: peer %s: remote session %016llx", l->ifname, l->name,
+			 (unsigned long long)msg->session_id);
+		l->has_remote_session = true;
+		l->remote_session_id = msg->session_id;
+		/* The peer may have missed everything we said before it listened. */
+		l->announces = 0;
+		changed(l);
+	}
+	if (msg->credentials)
+		remote_credentials(l, msg->credentials);
+	if (!l->remote_ufrag[0])
+		return; /* a candidate carries no ufrag: useless before the credentials */
+	for (size_t i = 0; i < msg->n_candidates; i++)
+		remote_candidate(l, msg->candidates[i]);
+	if (msg->end_of_candidates && !l->remote_done) {
+		l->remote_done = true;
+		ice_session_remote_gathering_done(l->ice);
+	}
+}
+
+/* ---- lifetime and status ---- */
+
+int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
+{
+	struct ice_session_config ic = {
+		.controlling = memcmp(cfg->local_key, cfg->peer_key, WG_KEY_LEN) < 0,
+		.servers = cfg->servers,
+		.n_servers = cfg->n_servers,
+		.udp = true,
+		.tcp = false,
+		.families = ICE_FAMILY_IPV4 | ICE_FAMILY_IPV6,
+		.local_addresses = cfg->local_addresses,
+		.n_local_addresses = cfg->n_local_addresses,
+		.cb = &ice_cb,
+	};
+	struct peer_link *l;
+	int r;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->ctx = cfg->ctx;
+	g_strlcpy(l->ifname, cfg->ifname, sizeof(l->ifname));
+	memcpy(l->peer_key, cfg->peer_key, WG_KEY_LEN);
+	key_to_base64(l->name, l->peer_key);
+	l->send = cfg->send;
+	l->data = cfg->data;
+	l->state = ICE_STATE_NEW;
+	randombytes_buf(&l->session_id, sizeof(l->session_id));
+	l->remote_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+	r = proxy_new(l->ctx, on_wg_datagram, l, &l->proxy);
+	if (r < 0)
+		goto fail;
+	proxy_set_wg_port(l->proxy, cfg->wg_port);
+	ic.data = l;
+	r = ice_session_new(l->ctx, &ic, &l->ice);
+	if (r < 0)
+		goto fail;
+	r = ice_session_start(l->ice);
+	if (r < 0)
+		goto fail;
+	set_endpoint(l); /* logged; the next configuration read shows whether it held */
+	l->announce_timer = g_timeout_source_new(PEER_LINK_ANNOUNCE_MS);
+	g_source_set_callback(l->announce_timer, on_announce, l, NULL);
+	g_source_attach(l->announce_timer, l->ctx);
+	log_info("%s: peer %s: ICE session %016llx, %s", l->ifname, l->name,
+		 (unsigned long long)l->session_id, ic.controlling ? "controlling" : "controlled");
+	*ret = l;
+	return 0;
+fail:
+	peer_link_free(l);
+	return r;
+}
+
+struct peer_link *peer_link_free(struct peer_link *l)
+{
+	if (!l)
+		return NULL;
+	timer_stop(&l->flush_timer);
+	timer_stop(&l->retry_timer);
+	timer_stop(&l->announce_timer);
+	timer_stop(&l->restart_timer);
+	l->ice = ice_session_free(l->ice);
+	l->proxy = proxy_free(l->proxy);
+	if (l->remote_seen)
+		g_hash_table_destroy(l->remote_seen);
+	free(l);
+	return NULL;
+}
+
+void peer_link_close(struct peer_link *l)
+{
+	timer_stop(&l->announce_timer);
+	timer_stop(&l->restart_timer);
+	if (l->ice)
+		ice_session_close(l->ice);
+}
+
+void peer_link_set_wg_port(struct peer_link *l, uint16_t port)
+{
+	proxy_set_wg_port(l->proxy, port);
+}
+
+bool peer_link_owns_endpoint(const struct peer_link *l, const struct sockaddr_storage *ep)
+{
+	const struct sockaddr_in *mine = proxy_endpoint(l->proxy);
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ep;
+
+	return ep->ss_family == AF_INET && sin->sin_port == mine->sin_port &&
+	       sin->sin_addr.s_addr == mine->sin_addr.s_addr;
+}
+
+static void cand_status(const struct ice_candidate *c, struct control_candidate *ret)
+{
+	g_strlcpy(ret->type, ice_candidate_type_name(c->type), sizeof(ret->type));
+	g_strlcpy(ret->address, c->address, sizeof(ret->address));
+	ret->port = (uint16_t)c->port;
+	g_strlcpy(ret->transport, c->transport == ICE_TRANSPORT_TCP ? "tcp" : "udp",
+		  sizeof(ret->transport));
+}
+
+void peer_link_status(const struct peer_link *l, struct control_peer *ret)
+{
+	g_strlcpy(ret->state, ice_state_name(l->state), sizeof(ret->state));
+	ret->has_selected_pair = l->has_pair;
+	if (!l->has_pair)
+		return;
+	cand_status(&l->pair.local, &ret->local);
+	cand_status(&l->pair.remote, &ret->remote);
+	ret->relayed = l->pair.local.type == ICE_CANDIDATE_RELAY ||
+		       l->pair.remote.type == ICE_CANDIDATE_RELAY;
+	if (ret->relayed)
+		g_strlcpy(ret->relay_reason,
+			  "ICE selected a relayed pair: no direct pair passed its checks",
+			  sizeof(ret->relay_reason));
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * peer_link: one WireGuard peer connected through ICE. It owns the peer's ICE session, the
+ * signaling state of both sides, and the proxy (proxy.h) that carries WireGuard's packets over
+ * the selected pair.
+ *
+ * Signaling: the local side is kept as a snapshot (session id, credentials, every candidate
+ * found so far, end-of-candidates), and every Message sent is the whole snapshot. Backends are
+ * stateless and may lose what was published before the peer subscribed, so the snapshot is
+ * sent again when it changes, when the remote starts a new session, after a failed publish
+ * (PEER_LINK_RETRY_MS apart, bounded) and every PEER_LINK_ANNOUNCE_MS while the session is not
+ * connected (at most PEER_LINK_ANNOUNCE_MAX times per remote session). The remote side's
+ * candidates are handed to ICE once per credentials generation (repeats are dropped), and a
+ * Message older than the newest seen from the peer is ignored, so a reordered snapshot cannot
+ * bring back old credentials (which ICE would take for a restart).
+ *
+ * WireGuard's endpoint for the peer is set to the proxy at once, so that the handshake
+ * initiation WireGuard sends before ICE has a pair is kept (the newest one) and delivered when
+ * the first pair is selected, instead of waiting for WireGuard's 5 s retry.
+ *
+ * Everything runs on the daemon's GMainContext.
+ */
+#ifndef WICE_DAEMON_PEER_LINK_H
+#define WICE_DAEMON_PEER_LINK_H
+
+#include <glib.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "daemon/control.h"
+#include "ice/servers.h"
+#include "signaling.pb-c.h"
+#include "wg/messages.h"
+
+#define PEER_LINK_FLUSH_MS	  10   /* trickled candidates sent together within this */
+#define PEER_LINK_RETRY_MS	  250  /* after a publish the backends refused */
+#define PEER_LINK_RETRY_MAX	  40   /* then wait for the next announce */
+#define PEER_LINK_ANNOUNCE_MS	  1000 /* snapshot again while not connected */
+#define PEER_LINK_ANNOUNCE_MAX	  120
+#define PEER_LINK_RESTART_MS	  1000 /* ICE restart this long after a failure */
+#define PEER_LINK_LOCAL_CANDIDATES 64  /* ENVELOPE_MAX_CANDIDATES */
+
+struct peer_link;
+
+/* Seals msg to peer and publishes it. 0, -EAGAIN / -ENOTCONN (retry later), other errors. */
+typedef int (*peer_link_send_fn)(void *data, const uint8_t peer[static WG_KEY_LEN],
+				 Wice__Signaling__Message *msg);
+
+struct peer_link_config {
+	GMainContext *ctx;
+	const char *ifname;
+	uint8_t local_key[WG_KEY_LEN]; /* public */
+	uint8_t peer_key[WG_KEY_LEN];
+	uint16_t wg_port; /* WireGuard's listen port */
+	const struct ice_server *servers;
+	size_t n_servers;
+	const char *const *local_addresses; /* NULL: libnice's choice */
+	size_t n_local_addresses;
+	peer_link_send_fn send;
+	void *data;
+};
+
+int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret);
+/* Accepts NULL, returns NULL. */
+struct peer_link *peer_link_free(struct peer_link *l);
+
+/* A Message the peer sent us (already opened and authenticated). */
+void peer_link_receive(struct peer_link *l, const Wice__Signaling__Message *msg);
+void peer_link_set_wg_port(struct peer_link *l, uint16_t port);
+/* Whether ep is this link's proxy endpoint (an endpoint we set, not a hand-set one). */
+bool peer_link_owns_endpoint(const struct peer_link *l, const struct sockaddr_storage *ep);
+/* Fills state, selected pair, relayed and reason; the rest is the caller's. */
+void peer_link_status(const struct peer_link *l, struct control_peer *ret);
+/* Releases TURN allocations (the context must keep running a little for that). */
+void peer_link_close(struct peer_link *l);
+
+#endif

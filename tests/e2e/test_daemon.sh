@@ -1,0 +1,185 @@
+#!/bin/bash
+# `wice daemon` end to end (issue 4): two userspace WireGuard interfaces configured with keys,
+# listen ports, peers and allowed IPs but no endpoint; a daemon beside each, the real
+# `wice signal` and coturn on the wan. Nobody configures an endpoint: the daemons trade ICE
+# candidates through the signal server and point WireGuard at their proxies. Cases:
+#   lan        both hosts on one LAN (router kind none): host candidates
+#   eim        each host behind its own endpoint-independent NAT: srflx / prflx, direct
+#   symmetric  both behind symmetric NATs, TURN over UDP: relayed
+# Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
+# `wice status --json` reports, and that both daemons stop cleanly on SIGTERM.
+#
+# Usage: tests/e2e/test_daemon.sh [CASE...]   (as root; default all cases)
+# Env:   WICE (binary), E2E_KEEP=1, E2E_BYTES (TCP transfer size, default 4 MB here)
+set -eu
+
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=SCRIPTDIR/nat.sh
+. "$(dirname "$0")/nat.sh"
+
+for cmd in turnserver openssl nft wg nc "$PYTHON"; do
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		echo "not ok - test_daemon: $cmd not installed (scripts/deps.sh)"
+		exit 1
+	fi
+done
+: "${E2E_BYTES:=4000000}"
+CASES=("$@")
+[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric)
+
+e2e_init
+wice_snapshot
+SIG_PORT=8088
+BACKEND="ws://$NAT_RELAY4:$SIG_PORT/"
+STUN="stun:$NAT_RELAY4:$NAT_STUN_PORT"
+TURN_UDP="turn:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_STUN_PORT?transport=udp"
+
+nat_wan
+if ! nat_relay; then
+	fail "coturn on the relay"
+	exit 1
+fi
+nat_bg relay "$WICE" signal --ws "0.0.0.0:$SIG_PORT" >"$E2E_TMP/signal.log" 2>&1
+wait_listen "$(nat_ns relay)" "$SIG_PORT" || { fail "wice signal listens"; exit 1; }
+
+declare -A DAEMON_PID # host -> daemon PID
+
+# daemon_start HOST IFACE ICE_SERVER...: `wice daemon` in HOST's namespace for IFACE.
+daemon_start() {
+	local host=$1 iface=$2 args=()
+	shift 2
+	for s in "$@"; do args+=(--ice-server "$s"); done
+	nat_bg "$host" "$WICE" daemon --backend "$BACKEND" "${args[@]}" \
+		--socket "$E2E_TMP/$host.sock" --log-level debug "$iface" \
+		>"$E2E_TMP/daemon-$host.log" 2>&1
+	DAEMON_PID[$host]=$NAT_BG_PID
+}
+
+# daemon_stop HOST: SIGTERM; true when the daemon exited by itself with status 0.
+daemon_stop() {
+	local pid=${DAEMON_PID[$1]} rc=0 deadline
+	kill -TERM "$pid" 2>/dev/null || return 1
+	deadline=$(($(now_ms) + 3000))
+	while alive "$pid" && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.05; done
+	if alive "$pid"; then
+		stop_pid "$pid"
+		unset "E2E_BG[$pid]"
+		note "daemon on $1 ignored SIGTERM for 3 s: killed"
+		return 1
+	fi
+	nat_wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || note "daemon on $1 exited with status $rc"
+	[ "$rc" -eq 0 ]
+}
+
+# status_json HOST: the daemon's status document.
+status_json() {
+	ip netns exec "$(nat_ns "$1")" "$WICE" status --socket "$E2E_TMP/$1.sock" --json
+}
+
+# status_check HOST TYPES RELAYED: the one peer's selected pair has a remote candidate type in
+# TYPES (comma-separated) and relayed is RELAYED (true/false). Prints the pair.
+status_check() {
+	local json
+	json=$(status_json "$1") || { note "wice status on $1 failed"; return 1; }
+	echo "$json" >"$E2E_TMP/status-$1.json"
+	STATUS_JSON=$json "$PYTHON" -c "$STATUS_PY" "$2" "$3"
+}
+STATUS_PY=$(
+	cat <<'PY'
+import json, os, sys
+types, relayed = sys.argv[1].split(","), sys.argv[2] == "true"
+doc = json.loads(os.environ["STATUS_JSON"])
+peers = [p for i in doc["interfaces"] for p in i["peers"]]
+if len(peers) != 1:
+    sys.exit("# expected one peer, got %d" % len(peers))
+p = peers[0]
+sp = p.get("selected_pair")
+if not sp:
+    sys.exit("# no selected pair, state %s" % p.get("state"))
+l, r = sp["local"], sp["remote"]
+print("# %s: %s %s:%s/%s -> %s %s:%s/%s, relayed %s, handshake %s, rx %s tx %s" % (
+    p["state"], l["type"], l["address"], l["port"], l["transport"], r["type"], r["address"],
+    r["port"], r["transport"], p["relayed"], p["last_handshake"], p["rx_bytes"], p["tx_bytes"]))
+ok = (l["type"] in types or r["type"] in types) and p["relayed"] == relayed
+if relayed:
+    ok = ok and "relay" in (l["type"], r["type"])
+else:
+    ok = ok and "relay" not in (l["type"], r["type"])
+sys.exit(0 if ok else 1)
+PY
+)
+
+# endpoint_is_proxy HOST IFACE PEER_PUB: WireGuard's endpoint for the peer is the
+# daemon's proxy on 127.0.0.1 (set by the daemon, nobody else).
+endpoint_is_proxy() {
+	local ep
+	ep=$(wg_endpoint "$(nat_ns "$1")" "$2" "$3")
+	note "$1 $2: endpoint $ep"
+	[[ $ep == 127.0.0.1:* ]]
+}
+
+# run_case NAME ROUTER_KIND TYPES RELAYED ICE_SERVER...: two hosts (each behind its own router
+# of ROUTER_KIND, or both on one LAN for `none`), tunnel, daemons, checks.
+CASE_N=0
+run_case() {
+	local name=$1 kind=$2 types=$3 relayed=$4 h1 h2 i1 i2 t0 ms
+	shift 4
+	CASE_N=$((CASE_N + 1))
+	h1="${name:0:3}a"
+	h2="${name:0:3}b"
+	if [ "$kind" = none ]; then
+		nat_lan "r$h1" none "$h1" "$h2"
+	else
+		nat_router "$kind" "r$h1" && nat_host "$h1" "r$h1"
+		nat_router "$kind" "r$h2" && nat_host "$h2" "r$h2"
+	fi
+	i1="d${CASE_N}a$E2E_ID"
+	i2="d${CASE_N}b$E2E_ID"
+	key_new "$h1"
+	key_new "$h2"
+	if ! wg_start wice "$(nat_ns "$h1")" "$i1" || ! wg_start wice "$(nat_ns "$h2")" "$i2"; then
+		fail "$name: userspace WireGuard interfaces start"
+		return
+	fi
+	wg_conf "$(nat_ns "$h1")" "$i1" "$(key_file "$h1")" 51820 "$(key_pub "$h2")" \
+		"10.99.$CASE_N.2/32"
+	wg_conf "$(nat_ns "$h2")" "$i2" "$(key_file "$h2")" 51820 "$(key_pub "$h1")" \
+		"10.99.$CASE_N.1/32"
+	link_up "$(nat_ns "$h1")" "$i1" "10.99.$CASE_N.1/24"
+	link_up "$(nat_ns "$h2")" "$i2" "10.99.$CASE_N.2/24"
+
+	t0=$(now_ms)
+	daemon_start "$h1" "$i1" "$@"
+	daemon_start "$h2" "$i2" "$@"
+	if assert_ping "$(nat_ns "$h1")" "10.99.$CASE_N.2" 20; then
+		ms=$(($(now_ms) - t0))
+		pass "$name: ping through the tunnel (first reply ${ms} ms after the daemons started)"
+	else
+		fail "$name: ping through the tunnel"
+	fi
+	check "$name: TCP transfer through the tunnel" \
+		assert_tcp "$(nat_ns "$h2")" "10.99.$CASE_N.2" "$(nat_ns "$h1")"
+	check "$name: $h1's WireGuard endpoint is the daemon's proxy" \
+		endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
+	check "$name: status on $h1: selected pair $types, relayed $relayed" \
+		status_check "$h1" "$types" "$relayed"
+	check "$name: status on $h2: selected pair $types, relayed $relayed" \
+		status_check "$h2" "$types" "$relayed"
+	check "$name: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
+	check "$name: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
+	wg_stop "$i1"
+	wg_stop "$i2"
+}
+
+for c in "${CASES[@]}"; do
+	case $c in
+	lan) run_case lan none host false "$STUN" ;;
+	eim) run_case eim eim srflx,prflx false "$STUN" ;;
+	symmetric) run_case symmetric symmetric relay true "$TURN_UDP" ;;
+	*) fail "unknown case $c" ;;
+	esac
+done
+
+e2e_summary
