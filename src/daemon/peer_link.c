@@ -11,9 +11,12 @@
 #include "util/key.h"
 #include "util/log.h"
 
-/* WireGuard's handshake initiation (messages.h: type 1, 148 bytes). */
-#define WG_INITIATION_TYPE 1
-#define WG_INITIATION_LEN  148
+/*
+ * WireGuard's handshake messages (messages.h): initiation (type 1, 148 bytes), response (2, 92),
+ * cookie reply (3, 64). The newest one sent before a pair exists is held, not lost: the peer
+ * answers an initiation at once, but its own pair may be selected a moment after ours.
+ */
+#define WG_HANDSHAKE_MAX 148
 
 struct peer_link {
 	GMainContext *ctx;
@@ -29,8 +32,8 @@ struct peer_link {
 	struct ice_pair pair;
 	struct proxy *proxy;
 	bool endpoint_set;
-	uint8_t held_init[WG_INITIATION_LEN]; /* newest initiation sent before a pair existed */
-	bool has_held_init;
+	uint8_t held[WG_HANDSHAKE_MAX]; /* newest handshake message sent before a pair existed */
+	size_t held_len;
 
 	/* Local snapshot. */
 	uint64_t session_id;
@@ -241,9 +244,9 @@ static void on_selected_pair(void *data, const struct ice_pair *pair)
 		 pair->local.port, pair->local.transport == ICE_TRANSPORT_TCP ? "tcp" : "udp",
 		 ice_candidate_type_name(pair->remote.type), pair->remote.address,
 		 pair->remote.port, pair->remote.transport == ICE_TRANSPORT_TCP ? "tcp" : "udp");
-	if (l->has_held_init) {
-		l->has_held_init = false;
-		ice_session_send(l->ice, l->held_init, sizeof(l->held_init));
+	if (l->held_len) {
+		ice_session_send(l->ice, l->held, l->held_len);
+		l->held_len = 0;
 	}
 }
 
@@ -279,9 +282,10 @@ static void on_wg_datagram(void *data, const uint8_t *buf, size_t len)
 	struct peer_link *l = data;
 	int r = l->has_pair ? ice_session_send(l->ice, buf, len) : -ENOTCONN;
 
-	if (r == -ENOTCONN && len == WG_INITIATION_LEN && buf[0] == WG_INITIATION_TYPE) {
-		memcpy(l->held_init, buf, len);
-		l->has_held_init = true;
+	if (r == -ENOTCONN && len <= WG_HANDSHAKE_MAX && len >= 4 && buf[0] >= 1 && buf[0] <= 3 &&
+	    !buf[1] && !buf[2] && !buf[3]) {
+		memcpy(l->held, buf, len);
+		l->held_len = len;
 	}
 }
 

@@ -15,8 +15,9 @@
  * bring back old credentials (which ICE would take for a restart).
  *
  * WireGuard's endpoint for the peer is set to the proxy at once, so that the handshake
- * initiation WireGuard sends before ICE has a pair is kept (the newest one) and delivered when
- * the first pair is selected, instead of waiting for WireGuard's 5 s retry.
+ * message WireGuard sends before ICE has a pair (initiation, or the response to the peer's
+ * initiation when the peer's pair was selected first) is kept, the newest one, and delivered
+ * when a pair is selected, instead of waiting for WireGuard's 5 s retry.
  *
  * Everything runs on the daemon's GMainContext.
  */
