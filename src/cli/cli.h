@@ -14,6 +14,7 @@ int cmd_pubkey(int argc, char **argv);
 int cmd_wg_userspace(int argc, char **argv);
 int cmd_signal(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
 
 /* True when argv holds -h or --help; prints usage then. */
 int cli_wants_help(int argc, char **argv, const char *usage);

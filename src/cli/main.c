@@ -6,6 +6,7 @@
 
 static const struct cli_command commands[] = {
 	{"wg-userspace", "run a userspace WireGuard interface", cmd_wg_userspace},
+	{"daemon", "connect this host's WireGuard peers through NATs with ICE", cmd_daemon},
 	{"signal", "run the signaling server (gRPC and WebSocket)", cmd_signal},
 	{"status", "show interfaces, peers and their ICE paths (--json)", cmd_status},
 	{"genkey", "print a new private key (base64), like wg genkey", cmd_genkey},
