@@ -30,6 +30,7 @@
 #include <sodium.h>
 #include "server/server.h"
 #include "signal/envelope.h"
+#include "signal/grpc_buf.h"
 #include "util/file.h"
 #include "util/key.h"
 #include "util/log.h"
@@ -136,38 +137,6 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- byte buffers ---- */
-
-/* The message in one contiguous slice (gRPC may have split it). Unref the result. */
-static grpc_slice bb_slice(grpc_byte_buffer *bb)
-{
-	grpc_byte_buffer_reader r;
-	grpc_slice s;
-
-	if (!grpc_byte_buffer_reader_init(&r, bb))
-		return grpc_empty_slice();
-	s = grpc_byte_buffer_reader_readall(&r);
-	grpc_byte_buffer_reader_destroy(&r);
-	return s;
-}
-
-static grpc_byte_buffer *bb_from_slice(grpc_slice s)
-{
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-
-	grpc_slice_unref(s);
-	return bb;
-}
-
-/* Encodes a protobuf-c message into a new byte buffer. */
-static grpc_byte_buffer *bb_pack(const ProtobufCMessage *m)
-{
-	grpc_slice s = grpc_slice_malloc(protobuf_c_message_get_packed_size(m));
-
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	return bb_from_slice(s);
 }
 
 /* ---- per-peer rate limits ---- */
@@ -345,7 +314,7 @@ static void handle_challenge(struct gsrv *g, struct rpc *r, const uint8_t *req, 
 	ch.server_key.len = sizeof(server_key);
 	ch.nonce.data = nonce;
 	ch.nonce.len = sizeof(nonce);
-	r->reply = bb_pack(&ch.base);
+	r->reply = grpcbuf_pack(&ch.base);
 	rpc_finish(r, GRPC_STATUS_OK, NULL);
 }
 
@@ -402,7 +371,8 @@ static void sub_send_next(struct gsub *sub, bool initial)
 		sub->tail = NULL;
 	sub->qlen--;
 	sub->qbytes -= f->len;
-	sub->out = bb_from_slice(grpc_slice_new_with_user_data(f->data, f->len, qframe_release, f));
+	sub->out = grpcbuf_from_slice(
+		grpc_slice_new_with_user_data(f->data, f->len, qframe_release, f));
 	memset(ops, 0, sizeof(ops));
 	if (initial)
 		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -712,7 +682,7 @@ static void handle_publish(struct gsrv *g, struct rpc *r, const uint8_t *req, si
 	wice__signaling__publish_request__free_unpacked(pr, NULL);
 	if (code == GRPC_STATUS_OK) {
 		resp.delivered = (uint32_t)delivered;
-		r->reply = bb_pack(&resp.base);
+		r->reply = grpcbuf_pack(&resp.base);
 	}
 	rpc_finish(r, code, why);
 }
@@ -797,7 +767,7 @@ static void on_request(struct gsrv *g, struct rpc *r)
 			 &g->s->stats.oversized);
 		return;
 	}
-	req = bb_slice(r->payload);
+	req = grpcbuf_slice(r->payload);
 	switch (r->method) {
 	case M_CHALLENGE:
 		handle_challenge(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
@@ -904,31 +874,21 @@ static int server_credentials(const char *cert, const char *key, grpc_server_cre
 	return *ret ? 0 : -EINVAL;
 }
 
-static grpc_arg int_arg(const char *name, int value)
-{
-	grpc_arg a;
-
-	memset(&a, 0, sizeof(a));
-	a.type = GRPC_ARG_INTEGER;
-	a.key = (char *)name;
-	a.value.integer = value;
-	return a;
-}
-
 static grpc_server *server_create(void)
 {
 	grpc_arg args[] = {
-		int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, SERVER_MAX_FRAME),
-		int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, SERVER_MAX_FRAME),
-		int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS, GSRV_MAX_STREAMS),
+		grpcbuf_int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, SERVER_MAX_FRAME),
+		grpcbuf_int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, SERVER_MAX_FRAME),
+		grpcbuf_int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS, GSRV_MAX_STREAMS),
 		/* Raw garbage, a stalled TLS handshake or an HTTP/2 preface without SETTINGS. */
-		int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, SERVER_STALL_TIMEOUT_MS),
-		int_arg(GRPC_ARG_KEEPALIVE_TIME_MS, GSRV_KEEPALIVE_MS),
-		int_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, GSRV_PING_TIMEOUT),
-		int_arg(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1),
-		int_arg(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, GSRV_MIN_PING_MS),
-		int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS, GSRV_IDLE_MS),
-		int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0),
+		grpcbuf_int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, SERVER_STALL_TIMEOUT_MS),
+		grpcbuf_int_arg(GRPC_ARG_KEEPALIVE_TIME_MS, GSRV_KEEPALIVE_MS),
+		grpcbuf_int_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, GSRV_PING_TIMEOUT),
+		grpcbuf_int_arg(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1),
+		grpcbuf_int_arg(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+				GSRV_MIN_PING_MS),
+		grpcbuf_int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS, GSRV_IDLE_MS),
+		grpcbuf_int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0),
 	};
 	grpc_channel_args ca = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
 

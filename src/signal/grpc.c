@@ -29,6 +29,7 @@
 #include <sodium.h>
 #include "signal/auth.h"
 #include "signal/backend.h"
+#include "signal/grpc_buf.h"
 #include "util/file.h"
 #include "util/log.h"
 
@@ -125,34 +126,6 @@ static gpr_timespec after_ms(uint64_t ms)
 			    gpr_time_from_millis((int64_t)ms, GPR_TIMESPAN));
 }
 
-static grpc_byte_buffer *bb_from_slice(grpc_slice s)
-{
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-
-	grpc_slice_unref(s);
-	return bb;
-}
-
-static grpc_byte_buffer *bb_pack(const ProtobufCMessage *m)
-{
-	grpc_slice s = grpc_slice_malloc(protobuf_c_message_get_packed_size(m));
-
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	return bb_from_slice(s);
-}
-
-static grpc_slice bb_slice(grpc_byte_buffer *bb)
-{
-	grpc_byte_buffer_reader r;
-	grpc_slice s;
-
-	if (!grpc_byte_buffer_reader_init(&r, bb))
-		return grpc_empty_slice();
-	s = grpc_byte_buffer_reader_readall(&r);
-	grpc_byte_buffer_reader_destroy(&r);
-	return s;
-}
-
 /* ---- unary calls ---- */
 
 static struct unary *unary_new(struct gcli *b, enum gtag_kind kind, grpc_byte_buffer *send)
@@ -247,7 +220,7 @@ static void start_challenge(struct gcli *b)
 
 	cr.public_key.data = (uint8_t *)b->cfg.key->public_key;
 	cr.public_key.len = WG_KEY_LEN;
-	u = unary_new(b, T_CHALLENGE, bb_pack(&cr.base));
+	u = unary_new(b, T_CHALLENGE, grpcbuf_pack(&cr.base));
 	if (!u) {
 		retry_later(b);
 		return;
@@ -297,7 +270,7 @@ static int start_subscribe(struct gcli *b, const uint8_t server_key[static WG_KE
 	b->sub.start_tag.kind = T_SUB_START;
 	b->sub.recv_tag.kind = T_SUB_RECV;
 	b->sub.status_tag.kind = T_SUB_STATUS;
-	b->sub.send = bb_pack(&sr.base);
+	b->sub.send = grpcbuf_pack(&sr.base);
 	b->sub.recv = NULL;
 	b->sub.details = grpc_empty_slice();
 	grpc_metadata_array_init(&b->sub.md_initial);
@@ -369,7 +342,7 @@ static void on_challenge(struct gcli *b, struct unary *u)
 	b->chal_call = NULL;
 	pthread_mutex_unlock(&b->lock);
 	if (u->status == GRPC_STATUS_OK && u->recv) {
-		msg = bb_slice(u->recv);
+		msg = grpcbuf_slice(u->recv);
 		c = wice__signaling__challenge__unpack(NULL, GRPC_SLICE_LENGTH(msg),
 						       GRPC_SLICE_START_PTR(msg));
 		grpc_slice_unref(msg);
@@ -480,7 +453,7 @@ static void on_sub_recv(struct gcli *b, bool ok)
 		b->sub.ended = true;
 		return;
 	}
-	msg = bb_slice(b->sub.recv);
+	msg = grpcbuf_slice(b->sub.recv);
 	grpc_byte_buffer_destroy(b->sub.recv);
 	b->sub.recv = NULL;
 	f = wice__signaling__server_frame__unpack(NULL, GRPC_SLICE_LENGTH(msg),
@@ -558,7 +531,7 @@ static grpc_byte_buffer *publish_request(struct gcli *b)
 	if (!b->q_head)
 		b->q_tail = NULL;
 	/* The slice takes the buffer over (n ≤ total: the varints took at most their room). */
-	return bb_from_slice(grpc_slice_new(p, n, free));
+	return grpcbuf_from_slice(grpc_slice_new(p, n, free));
 }
 
 /* Starts queued publishes while there is room: whatever queued up while calls were in flight
@@ -683,31 +656,20 @@ static void *gcli_thread(void *arg)
 
 /* ---- open and close ---- */
 
-static grpc_arg int_arg(const char *name, int value)
-{
-	grpc_arg a;
-
-	memset(&a, 0, sizeof(a));
-	a.type = GRPC_ARG_INTEGER;
-	a.key = (char *)name;
-	a.value.integer = value;
-	return a;
-}
-
 static int channel_create(struct gcli *b, const char *target, bool tls)
 {
 	grpc_arg args[] = {
 		/* One connection per backend, as separate daemons have, not one shared. */
-		int_arg(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1),
-		int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GCLI_MAX_FRAME),
-		int_arg(GRPC_ARG_KEEPALIVE_TIME_MS, GCLI_KEEPALIVE_MS),
-		int_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, GCLI_PING_TIMEOUT_MS),
-		int_arg(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0),
-		int_arg(GRPC_ARG_ENABLE_RETRIES, 0),
-		int_arg(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, (int)b->cfg.backoff_min_ms),
-		int_arg(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, (int)b->cfg.backoff_min_ms),
-		int_arg(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, (int)b->cfg.backoff_max_ms),
-		int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0),
+		grpcbuf_int_arg(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1),
+		grpcbuf_int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GCLI_MAX_FRAME),
+		grpcbuf_int_arg(GRPC_ARG_KEEPALIVE_TIME_MS, GCLI_KEEPALIVE_MS),
+		grpcbuf_int_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, GCLI_PING_TIMEOUT_MS),
+		grpcbuf_int_arg(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0),
+		grpcbuf_int_arg(GRPC_ARG_ENABLE_RETRIES, 0),
+		grpcbuf_int_arg(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, (int)b->cfg.backoff_min_ms),
+		grpcbuf_int_arg(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, (int)b->cfg.backoff_min_ms),
+		grpcbuf_int_arg(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, (int)b->cfg.backoff_max_ms),
+		grpcbuf_int_arg(GRPC_ARG_ENABLE_CHANNELZ, 0),
 	};
 	grpc_channel_args ca = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
 	grpc_channel_credentials *creds;
