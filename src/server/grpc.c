@@ -924,6 +924,7 @@ int server_grpc_start(struct signal_server *s, const char *addr, const char *tls
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
+	absl_tune_for_server();
 	grpc_init();
 	g->s = s;
 	g->shutdown_tag.kind = T_SHUTDOWN;

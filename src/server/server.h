@@ -92,4 +92,7 @@ int server_ws_start(struct signal_server *s, const char *addr, const char *tls_c
 		    const char *tls_key);
 void server_ws_stop(struct signal_server *s);
 
+/* Turns off abseil's mutex deadlock detection (absl_tune.cc). */
+void absl_tune_for_server(void);
+
 #endif
