@@ -50,7 +50,7 @@ run_unit "$BUILD" unit
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
 	echo "# unit tests under ASan+UBSan"
 	if [ ! -f build-asan/build.ninja ]; then
-		CC=clang meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+		CC=clang CXX=clang++ meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 			-Dwerror=true >"$LOG/asan-setup.log" 2>&1 || cat "$LOG/asan-setup.log"
 	fi
 	if ninja -C build-asan >"$LOG/asan-build.log" 2>&1; then
