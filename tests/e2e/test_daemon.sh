@@ -6,6 +6,8 @@
 #   lan        both hosts on one LAN (router kind none): host candidates
 #   eim        each host behind its own endpoint-independent NAT: srflx / prflx, direct
 #   symmetric  both behind symmetric NATs, TURN over UDP: relayed
+#   udpblocked one host behind a router that drops outgoing UDP, the other behind eim: the
+#              blocked one reaches coturn over TCP (TURN-TCP), so the pair is relayed
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
 # `wice status --json` reports, and that both daemons stop cleanly on SIGTERM.
 #
@@ -26,7 +28,7 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 done
 : "${E2E_BYTES:=4000000}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric)
+[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked)
 
 e2e_init
 wice_snapshot
@@ -34,6 +36,7 @@ SIG_PORT=8088
 BACKEND="ws://$NAT_RELAY4:$SIG_PORT/"
 STUN="stun:$NAT_RELAY4:$NAT_STUN_PORT"
 TURN_UDP="turn:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_STUN_PORT?transport=udp"
+TURN_TCP="turn:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_STUN_PORT?transport=tcp"
 
 nat_wan
 if ! nat_relay; then
@@ -120,6 +123,21 @@ endpoint_is_proxy() {
 	[[ $ep == 127.0.0.1:* ]]
 }
 
+# turn_over_tcp HOST: HOST has an established TCP connection to coturn's port 3478, and its
+# status's selected pair has a local relayed candidate (allocated through that connection:
+# the relayed address itself is UDP, on the relay, whatever carries client to server).
+turn_over_tcp() {
+	local conns
+	conns=$(ip netns exec "$(nat_ns "$1")" ss -Htn state established \
+		dst "$NAT_RELAY4:$NAT_STUN_PORT" | wc -l)
+	note "$1: $conns TCP connection(s) to $NAT_RELAY4:$NAT_STUN_PORT"
+	[ "$conns" -ge 1 ] || return 1
+	STATUS_JSON=$(status_json "$1") "$PYTHON" -c '
+import json, os, sys
+p = [p for i in json.loads(os.environ["STATUS_JSON"])["interfaces"] for p in i["peers"]][0]
+sys.exit(0 if p["selected_pair"]["local"]["type"] == "relay" else 1)'
+}
+
 # wait_proxy HOST1 IFACE1 PUB1 HOST2 IFACE2 PUB2: until both endpoints are proxies (5 s).
 wait_proxy() {
 	local deadline e1 e2
@@ -135,10 +153,11 @@ wait_proxy() {
 }
 
 # run_case NAME ROUTER_KIND TYPES RELAYED ICE_SERVER...: two hosts (each behind its own router
-# of ROUTER_KIND, or both on one LAN for `none`), tunnel, daemons, checks.
+# of ROUTER_KIND, or both on one LAN for `none`; KIND1/KIND2: the first host behind KIND1, the
+# second behind KIND2), tunnel, daemons, checks.
 CASE_N=0
 run_case() {
-	local name=$1 kind=$2 types=$3 relayed=$4 h1 h2 i1 i2 t0 ms
+	local name=$1 kind=$2 types=$3 relayed=$4 h1 h2 i1 i2 t0 ms k1 k2
 	shift 4
 	CASE_N=$((CASE_N + 1))
 	h1="${name:0:3}a"
@@ -146,8 +165,10 @@ run_case() {
 	if [ "$kind" = none ]; then
 		nat_lan "r$h1" none "$h1" "$h2"
 	else
-		nat_router "$kind" "r$h1" && nat_host "$h1" "r$h1"
-		nat_router "$kind" "r$h2" && nat_host "$h2" "r$h2"
+		k1=${kind%%/*}
+		k2=${kind##*/}
+		nat_router "$k1" "r$h1" && nat_host "$h1" "r$h1"
+		nat_router "$k2" "r$h2" && nat_host "$h2" "r$h2"
 	fi
 	i1="d${CASE_N}a$E2E_ID"
 	i2="d${CASE_N}b$E2E_ID"
@@ -186,6 +207,10 @@ run_case() {
 		status_check "$h1" "$types" "$relayed"
 	check "$name: status on $h2: selected pair $types, relayed $relayed" \
 		status_check "$h2" "$types" "$relayed"
+	if [ "$name" = udpblocked ]; then
+		check "$name: $h1 holds TURN over TCP to the relay (no UDP leaves its LAN)" \
+			turn_over_tcp "$h1"
+	fi
 	check "$name: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
 	check "$name: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
 	wg_stop "$i1"
@@ -197,6 +222,9 @@ for c in "${CASES[@]}"; do
 	lan) run_case lan none host false "$STUN" ;;
 	eim) run_case eim eim srflx,prflx false "$STUN" ;;
 	symmetric) run_case symmetric symmetric relay true "$TURN_UDP" ;;
+	udpblocked)
+		run_case udpblocked udp-blocked/eim relay true "$STUN" "$TURN_UDP" "$TURN_TCP"
+		;;
 	*) fail "unknown case $c" ;;
 	esac
 done
