@@ -436,6 +436,24 @@ static gboolean on_signal(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* SIGUSR1: restart every peer's ICE session (new credentials, signaled to the peer). */
+static gboolean on_usr1(gpointer data)
+{
+	struct daemon *d = data;
+	GHashTableIter ii, pi;
+	gpointer it, l;
+
+	if (d->stopping)
+		return G_SOURCE_CONTINUE;
+	g_hash_table_iter_init(&ii, d->ifaces);
+	while (g_hash_table_iter_next(&ii, NULL, &it)) {
+		g_hash_table_iter_init(&pi, ((struct iface *)it)->links);
+		while (g_hash_table_iter_next(&pi, NULL, &l))
+			peer_link_restart(l, "SIGUSR1");
+	}
+	return G_SOURCE_CONTINUE;
+}
+
 static int parse_servers(struct daemon *d)
 {
 	const struct config_list *l = &d->cfg->ice_servers;
@@ -499,6 +517,7 @@ int daemon_run(const struct config *cfg)
 	}
 	g_unix_signal_add(SIGTERM, on_signal, &d);
 	g_unix_signal_add(SIGINT, on_signal, &d);
+	g_unix_signal_add(SIGUSR1, on_usr1, &d);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("running: %zu backend(s), %zu ICE server(s)", cfg->backends.n, d.n_servers);
 	g_main_loop_run(d.loop);

@@ -43,6 +43,7 @@ struct peer_link {
 	bool gathering_done;
 	GSource *flush_timer, *retry_timer, *announce_timer, *restart_timer;
 	unsigned int retries, announces;
+	unsigned int restarts; /* local ICE restarts, for logs */
 
 	/* Remote side. */
 	uint64_t remote_session_id;
@@ -212,12 +213,18 @@ static gboolean on_restart(gpointer data)
 
 	g_source_unref(l->restart_timer);
 	l->restart_timer = NULL;
-	if (l->state == ICE_STATE_FAILED) {
-		log_info("%s: peer %s: ICE restart", l->ifname, l->name);
-		l->announces = 0;
-		ice_session_restart(l->ice);
-	}
+	if (l->state == ICE_STATE_FAILED)
+		peer_link_restart(l, "after a failure");
 	return G_SOURCE_REMOVE;
+}
+
+void peer_link_restart(struct peer_link *l, const char *why)
+{
+	l->restarts++;
+	log_info("%s: peer %s: ICE restart %u (%s)", l->ifname, l->name, l->restarts, why);
+	timer_stop(&l->restart_timer);
+	l->announces = 0;
+	ice_session_restart(l->ice);
 }
 
 static void on_state(void *data, enum ice_state st)
@@ -345,6 +352,9 @@ static void remote_credentials(struct peer_link *l, const Wice__Signaling__Crede
 			 l->name, strerror(-r));
 		return;
 	}
+	if (l->remote_ufrag[0])
+		log_info("%s: peer %s: new remote credentials: the peer restarted ICE", l->ifname,
+			 l->name);
 	g_strlcpy(l->remote_ufrag, cr->ufrag, sizeof(l->remote_ufrag));
 	g_strlcpy(l->remote_pwd, cr->pwd, sizeof(l->remote_pwd));
 	/* A new generation: ICE dropped the old candidates, so every one is new again. */

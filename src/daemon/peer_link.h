@@ -74,6 +74,8 @@ void peer_link_set_wg_port(struct peer_link *l, uint16_t port);
 bool peer_link_owns_endpoint(const struct peer_link *l, const struct sockaddr_storage *ep);
 /* Fills state, selected pair, relayed and reason; the rest is the caller's. */
 void peer_link_status(const struct peer_link *l, struct control_peer *ret);
+/* ICE restart now (new credentials, signaled; the selected pair stays until a new one). */
+void peer_link_restart(struct peer_link *l, const char *why);
 /* Releases TURN allocations (the context must keep running a little for that). */
 void peer_link_close(struct peer_link *l);
 
