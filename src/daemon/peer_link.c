@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include "daemon/nft.h"
 #include "daemon/peer_link.h"
 #include "daemon/proxy.h"
 #include "daemon/wgctl.h"
@@ -32,6 +34,11 @@ struct peer_link {
 	struct ice_pair pair;
 	struct proxy *proxy;
 	bool endpoint_set;
+	uint16_t wg_port;
+	/* The direct path (nft.h): rules installed, WireGuard's endpoint the peer's address. */
+	char nft_id[NFT_ID_MAX];
+	bool rules, direct;
+	struct sockaddr_storage direct_ep;
 	uint8_t held[WG_HANDSHAKE_MAX]; /* newest handshake message sent before a pair existed */
 	size_t held_len;
 
@@ -41,7 +48,7 @@ struct peer_link {
 	struct ice_candidate cands[PEER_LINK_LOCAL_CANDIDATES];
 	size_t n_cands;
 	bool gathering_done;
-	GSource *flush_timer, *retry_timer, *announce_timer, *restart_timer;
+	GSource *flush_timer, *retry_timer, *announce_timer, *restart_timer, *direct_timer;
 	unsigned int retries, announces;
 	unsigned int restarts; /* local ICE restarts, for logs */
 
@@ -240,6 +247,20 @@ static void on_state(void *data, enum ice_state st)
 		timer_start(l, &l->restart_timer, PEER_LINK_RESTART_MS, on_restart);
 }
 
+static int set_endpoint(struct peer_link *l);
+static void path_update(struct peer_link *l);
+static bool pair_direct(const struct ice_pair *p);
+
+static gboolean on_direct(gpointer data)
+{
+	struct peer_link *l = data;
+
+	g_source_unref(l->direct_timer);
+	l->direct_timer = NULL;
+	path_update(l);
+	return G_SOURCE_REMOVE;
+}
+
 static void on_selected_pair(void *data, const struct ice_pair *pair)
 {
 	struct peer_link *l = data;
@@ -255,13 +276,29 @@ static void on_selected_pair(void *data, const struct ice_pair *pair)
 		ice_session_send(l->ice, l->held, l->held_len);
 		l->held_len = 0;
 	}
+	/*
+	 * Make before break: the first handshake goes through the proxy, which works at once;
+	 * WireGuard moves to the direct path PEER_LINK_DIRECT_MS later. Leaving it (a relayed
+	 * pair), or moving between two direct pairs, is done at once.
+	 */
+	if (l->direct || !pair_direct(pair)) {
+		timer_stop(&l->direct_timer);
+		path_update(l);
+	} else if (!l->direct_timer) {
+		timer_start(l, &l->direct_timer, PEER_LINK_DIRECT_MS, on_direct);
+	}
 }
 
 static void on_receive(void *data, const uint8_t *buf, size_t len)
 {
 	struct peer_link *l = data;
 
-	proxy_to_wg(l->proxy, buf, len);
+	/*
+	 * On the direct path the rules hand WireGuard's packets to it; a straggler that still
+	 * came through libnice is dropped, or WireGuard would roam back to the proxy.
+	 */
+	if (!l->direct)
+		proxy_to_wg(l->proxy, buf, len);
 }
 
 static void on_renew(void *data)
@@ -313,6 +350,127 @@ static int set_endpoint(struct peer_link *l)
 	log_info("%s: peer %s: endpoint 127.0.0.1:%u (proxy)", l->ifname, l->name,
 		 ntohs(ep->sin_port));
 	return 0;
+}
+
+/* ---- the direct path (nft.h) ---- */
+
+static bool pair_direct(const struct ice_pair *p)
+{
+	return p->fd >= 0 && p->local.transport == ICE_TRANSPORT_UDP &&
+	       p->local.type != ICE_CANDIDATE_RELAY;
+}
+
+static bool parse_addr(const char *a, unsigned int port, struct sockaddr_storage *ret)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ret;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ret;
+
+	memset(ret, 0, sizeof(*ret));
+	if (inet_pton(AF_INET, a, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		return true;
+	}
+	if (inet_pton(AF_INET6, a, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		return true;
+	}
+	return false;
+}
+
+static socklen_t ss_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static bool ss_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+	}
+	return false;
+}
+
+static void rules_clear(struct peer_link *l)
+{
+	int r;
+
+	if (!l->rules)
+		return;
+	r = nft_direct_clear(l->nft_id);
+	if (r < 0)
+		log_warn("%s: peer %s: removing the direct path's nftables rules failed: %s",
+			 l->ifname, l->name, strerror(-r));
+	l->rules = false;
+}
+
+/* Back to the proxy: WireGuard's endpoint first, then the rules. */
+static void direct_off(struct peer_link *l)
+{
+	if (l->direct) {
+		l->direct = false;
+		set_endpoint(l);
+	}
+	rules_clear(l);
+}
+
+/* Direct path for a direct pair (rules, then WireGuard's endpoint), else the proxy. */
+static void path_update(struct peer_link *l)
+{
+	struct sockaddr_storage local, remote;
+	socklen_t len = sizeof(local);
+	char a[INET6_ADDRSTRLEN] = "";
+	int r;
+
+	if (!l->has_pair || !pair_direct(&l->pair) || !l->wg_port ||
+	    getsockname(l->pair.fd, (struct sockaddr *)&local, &len) < 0 ||
+	    !parse_addr(l->pair.remote.address, l->pair.remote.port, &remote) ||
+	    local.ss_family != remote.ss_family) {
+		direct_off(l);
+		return;
+	}
+	r = nft_direct_set(l->nft_id, &local, &remote, l->wg_port);
+	if (r < 0) {
+		log_warn("%s: peer %s: direct path's nftables rules failed (%s): using the proxy",
+			 l->ifname, l->name, strerror(-r));
+		direct_off(l);
+		return;
+	}
+	l->rules = true;
+	if (l->direct && ss_equal(&l->direct_ep, &remote))
+		return;
+	r = wgctl_for(l->ifname)->set_endpoint(l->ifname, l->peer_key,
+					       (const struct sockaddr *)&remote, ss_len(&remote));
+	if (r < 0) {
+		log_warn("%s: peer %s: setting the endpoint to the peer failed: %s: proxy",
+			 l->ifname, l->name, strerror(-r));
+		direct_off(l);
+		return;
+	}
+	l->direct = true;
+	l->direct_ep = remote;
+	if (remote.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&remote)->sin6_addr, a, sizeof(a));
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&remote)->sin_addr, a, sizeof(a));
+	log_info("%s: peer %s: endpoint %s%s%s:%u (direct, nftables: ICE port %u <-> WireGuard "
+		 "port %u)",
+		 l->ifname, l->name, remote.ss_family == AF_INET6 ? "[" : "", a,
+		 remote.ss_family == AF_INET6 ? "]" : "", l->pair.remote.port,
+		 ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+						   : ((struct sockaddr_in *)&local)->sin_port),
+		 l->wg_port);
 }
 
 /* ---- remote side in ---- */
@@ -448,6 +606,8 @@ int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
 	l->send = cfg->send;
 	l->data = cfg->data;
 	l->state = ICE_STATE_NEW;
+	l->wg_port = cfg->wg_port;
+	nft_peer_id(l->nft_id, l->ifname, l->peer_key);
 	randombytes_buf(&l->session_id, sizeof(l->session_id));
 	l->remote_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 
@@ -483,6 +643,8 @@ struct peer_link *peer_link_free(struct peer_link *l)
 	timer_stop(&l->retry_timer);
 	timer_stop(&l->announce_timer);
 	timer_stop(&l->restart_timer);
+	timer_stop(&l->direct_timer);
+	rules_clear(l);
 	l->ice = ice_session_free(l->ice);
 	l->proxy = proxy_free(l->proxy);
 	if (l->remote_seen)
@@ -495,6 +657,8 @@ void peer_link_close(struct peer_link *l)
 {
 	timer_stop(&l->announce_timer);
 	timer_stop(&l->restart_timer);
+	timer_stop(&l->direct_timer);
+	direct_off(l); /* the daemon stops: WireGuard back at the proxy, rules gone */
 	if (l->ice)
 		ice_session_close(l->ice);
 }
@@ -502,6 +666,11 @@ void peer_link_close(struct peer_link *l)
 void peer_link_set_wg_port(struct peer_link *l, uint16_t port)
 {
 	proxy_set_wg_port(l->proxy, port);
+	if (port == l->wg_port)
+		return;
+	l->wg_port = port;
+	if (l->has_pair && !l->direct_timer)
+		path_update(l);
 }
 
 bool peer_link_owns_endpoint(const struct peer_link *l, const struct sockaddr_storage *ep)
@@ -509,6 +678,8 @@ bool peer_link_owns_endpoint(const struct peer_link *l, const struct sockaddr_st
 	const struct sockaddr_in *mine = proxy_endpoint(l->proxy);
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)ep;
 
+	if (l->direct && ss_equal(ep, &l->direct_ep))
+		return true;
 	return ep->ss_family == AF_INET && sin->sin_port == mine->sin_port &&
 	       sin->sin_addr.s_addr == mine->sin_addr.s_addr;
 }

@@ -19,6 +19,12 @@
  * initiation when the peer's pair was selected first) is kept, the newest one, and delivered
  * when a pair is selected, instead of waiting for WireGuard's 5 s retry.
  *
+ * When ICE selects a UDP pair whose local candidate is not relayed, nftables rules (nft.h) let
+ * WireGuard's packets use the ICE socket's port without a userspace copy, and WireGuard's
+ * endpoint becomes the peer's address itself (PEER_LINK_DIRECT_MS after the selection, so the
+ * first handshake goes through the proxy); a relayed pair, or the daemon stopping, points it
+ * back at the proxy, and the rules go.
+ *
  * Everything runs on the daemon's GMainContext.
  */
 #ifndef WICE_DAEMON_PEER_LINK_H
@@ -41,6 +47,7 @@
 #define PEER_LINK_ANNOUNCE_MS	  1000 /* snapshot again while not connected */
 #define PEER_LINK_ANNOUNCE_MAX	  120
 #define PEER_LINK_RESTART_MS	  1000 /* ICE restart this long after a failure */
+#define PEER_LINK_DIRECT_MS	  1000 /* a direct pair: WireGuard leaves the proxy this late */
 #define PEER_LINK_LOCAL_CANDIDATES 64  /* ENVELOPE_MAX_CANDIDATES */
 
 struct peer_link;

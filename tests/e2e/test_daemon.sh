@@ -123,6 +123,44 @@ endpoint_is_proxy() {
 	[[ $ep == 127.0.0.1:* ]]
 }
 
+# endpoint_is_direct HOST IFACE PEER_PUB: within 5 s WireGuard's endpoint for the peer is the
+# remote address and port of HOST's selected pair (the zero-copy direct path: nftables rules
+# carry WireGuard's packets on the ICE socket's port), not the proxy.
+endpoint_is_direct() {
+	local deadline ep want
+	deadline=$(($(now_ms) + 5000))
+	while :; do
+		ep=$(wg_endpoint "$(nat_ns "$1")" "$2" "$3")
+		want=$(STATUS_JSON=$(status_json "$1") "$PYTHON" -c '
+import json, os
+p = [p for i in json.loads(os.environ["STATUS_JSON"])["interfaces"] for p in i["peers"]][0]
+r = (p.get("selected_pair") or {}).get("remote") or {}
+print("%s:%s" % (r.get("address"), r.get("port")))' 2>/dev/null)
+		if [[ $ep != 127.0.0.1:* && $ep == "$want" ]]; then
+			note "$1 $2: endpoint $ep (direct)"
+			return 0
+		fi
+		[ "$(now_ms)" -lt "$deadline" ] || break
+		sleep 0.05
+	done
+	note "$1 $2: endpoint $ep, selected pair's remote $want"
+	return 1
+}
+
+# direct_rules HOST: HOST's table inet wice has the direct path's chains (one per peer).
+direct_rules() {
+	local n
+	n=$(ip netns exec "$(nat_ns "$1")" nft list table inet wice 2>/dev/null |
+		grep -c 'udp dport set\|udp sport set')
+	note "$1: $n port rewrite rule(s) in inet wice"
+	[ "$n" -ge 2 ]
+}
+
+# no_direct_rules HOST: no chain left in HOST's table inet wice (or no table).
+no_direct_rules() {
+	! ip netns exec "$(nat_ns "$1")" nft list table inet wice 2>/dev/null | grep -q chain
+}
+
 # turn_over_tcp HOST: HOST has an established TCP connection to coturn's port 3478, and its
 # status's selected pair has a local relayed candidate (allocated through that connection:
 # the relayed address itself is UDP, on the relay, whatever carries client to server).
@@ -201,8 +239,22 @@ run_case() {
 	fi
 	check "$name: TCP transfer through the tunnel" \
 		assert_tcp "$(nat_ns "$h2")" "10.99.$CASE_N.2" "$(nat_ns "$h1")"
-	check "$name: $h1's WireGuard endpoint is the daemon's proxy" \
-		endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
+	if [ "$relayed" = true ]; then
+		check "$name: $h1's WireGuard endpoint is the daemon's proxy" \
+			endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
+	else
+		check "$name: $h1's WireGuard endpoint is the peer itself (direct path)" \
+			endpoint_is_direct "$h1" "$i1" "$(key_pub "$h2")"
+		check "$name: $h2's WireGuard endpoint is the peer itself (direct path)" \
+			endpoint_is_direct "$h2" "$i2" "$(key_pub "$h1")"
+		check "$name: $h1 has the direct path's nftables rules" direct_rules "$h1"
+		check "$name: ping through the direct path" \
+			assert_ping "$(nat_ns "$h1")" "10.99.$CASE_N.2" 5
+		check "$name: TCP transfer through the direct path" \
+			assert_tcp "$(nat_ns "$h2")" "10.99.$CASE_N.2" "$(nat_ns "$h1")"
+		check "$name: $h1's WireGuard endpoint is still the peer itself" \
+			endpoint_is_direct "$h1" "$i1" "$(key_pub "$h2")"
+	fi
 	check "$name: status on $h1: selected pair $types, relayed $relayed" \
 		status_check "$h1" "$types" "$relayed"
 	check "$name: status on $h2: selected pair $types, relayed $relayed" \
@@ -213,6 +265,9 @@ run_case() {
 	fi
 	check "$name: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
 	check "$name: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
+	check "$name: no nftables rules left on $h1" no_direct_rules "$h1"
+	check "$name: $h1's WireGuard endpoint is the proxy again after the daemon stopped" \
+		endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
 	wg_stop "$i1"
 	wg_stop "$i2"
 }

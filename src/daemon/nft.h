@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nft: the zero-copy direct path (docs/daemon.md). For a UDP pair whose local candidate is not
+ * relayed, nftables rules in the table `inet wice` of the daemon's network namespace make the
+ * ICE socket's port carry WireGuard's packets without a userspace copy:
+ *
+ *   prerouting, priority raw: from R:rp to L: notrack; and if the UDP payload has no STUN
+ *                             magic cookie at offset 4 (bit 96 of the transport header), the
+ *                             destination port becomes W (WireGuard's). STUN keeps reaching
+ *                             libnice (consent freshness).
+ *   output, priority raw:     to R:rp from L (the ICE socket's own packets): notrack; from W:
+ *                             notrack, and the source port becomes L.
+ *
+ * Stateless (notrack) on purpose: a conntrack NAT to the ICE port collides with the ICE
+ * socket's own flow to the same peer. L is the socket's local (base) port, also for
+ * server-reflexive candidates. nft's payload statements on transport ports fix the UDP
+ * checksum.
+ *
+ * Each peer has its own two base chains (pre_ID, out_ID), replaced or deleted as a whole.
+ * v1 runs the nft CLI (`nft -f -`, the rules on its standard input); libnftables would do.
+ */
+#ifndef WICE_DAEMON_NFT_H
+#define WICE_DAEMON_NFT_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define NFT_ID_MAX 48
+
+/* A chain-name-safe id for a peer of an interface: IFNAME_HEX8 (of the peer's key). */
+void nft_peer_id(char ret[static NFT_ID_MAX], const char *ifname, const uint8_t *peer_key);
+
+/*
+ * Installs (or replaces) the peer's rules: local is the ICE socket's address (getsockname),
+ * remote the peer's, both of one family. 0 or -errno (nft missing or failing: -EIO).
+ */
+int nft_direct_set(const char *id, const struct sockaddr_storage *local,
+		   const struct sockaddr_storage *remote, uint16_t wg_port);
+
+/* Deletes the peer's chains, if any. 0 or -errno. */
+int nft_direct_clear(const char *id);
+
+#endif
