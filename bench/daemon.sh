@@ -327,8 +327,9 @@ echo "| case 3, the daemon's path through the TURN relay | ${TPATH[symmetric]:-n
 	"$(stat_of symmetric.mbps runs) |"
 echo
 echo "Direct path / hand-set endpoint = $(ratio "$D" "$H") (target ≥ 0.95)." \
-	"The daemon points WireGuard at a userspace proxy on 127.0.0.1 that relays every datagram" \
-	"to and from its ICE socket, so this ratio measures that proxy."
+	"On a direct pair the daemon points WireGuard at the remote itself and nftables rewrites" \
+	"the ports between WireGuard's socket and the ICE socket (no userspace copy); relayed" \
+	"pairs go through the daemon's proxy on 127.0.0.1."
 echo
 echo "Reproduce (as root): \`REPS=$REPS TPUT_REPS=$TPUT_REPS DURATION=$DURATION WICE=$WICE_ORIG" \
 	"bench/daemon.sh\` (at commit $COMMIT, from $REPO); this run took" \
