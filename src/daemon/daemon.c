@@ -16,6 +16,7 @@
 #include "daemon/wgctl.h"
 #include "ice/servers.h"
 #include "ice/session.h"
+#include "ice/tls_relay.h"
 #include "signal/backend.h"
 #include "signal/envelope.h"
 #include "util/key.h"
@@ -25,7 +26,8 @@ struct daemon {
 	GMainContext *ctx;
 	GMainLoop *loop;
 	const struct config *cfg;
-	struct ice_server servers[ICE_SERVERS_MAX];
+	struct ice_server servers[ICE_SERVERS_MAX]; /* turns: ones rewritten to their relay */
+	struct tls_relay *relays[ICE_SERVERS_MAX];  /* one per turns: server, else NULL */
 	size_t n_servers;
 	struct watcher *watcher;
 	struct control_server *control;
@@ -474,6 +476,40 @@ static int parse_servers(struct daemon *d)
 	return 0;
 }
 
+/*
+ * Every turns: server gets one TLS relay on the daemon's context, shared by all peers, and
+ * the ICE sessions see it as turn:...@127.0.0.1:<relay port>?transport=tcp with the same
+ * credentials (or REST secret). Trusted CAs: the PEM file in $WICE_TURNS_CA_FILE, else the
+ * system store.
+ */
+static int start_relays(struct daemon *d)
+{
+	const char *ca = getenv("WICE_TURNS_CA_FILE");
+
+	if (ca && !*ca)
+		ca = NULL;
+	for (size_t i = 0; i < d->n_servers; i++) {
+		struct ice_server *s = &d->servers[i];
+		int r;
+
+		if (!s->tls)
+			continue;
+		r = tls_relay_new(d->ctx, s->host, s->port, ca, NULL, &d->relays[i]);
+		if (r < 0) {
+			log_error("turns: server %s:%u: TLS relay: %s", s->host, s->port,
+				  strerror(-r));
+			return r;
+		}
+		log_info("turns: server %s:%u through local relay 127.0.0.1:%u (CA: %s)", s->host,
+			 s->port, tls_relay_port(d->relays[i]), ca ? ca : "system store");
+		g_strlcpy(s->host, "127.0.0.1", sizeof(s->host));
+		s->port = tls_relay_port(d->relays[i]);
+		s->transport = ICE_SERVER_TCP;
+		s->tls = false;
+	}
+	return 0;
+}
+
 int daemon_run(const struct config *cfg)
 {
 	struct daemon d = {.cfg = cfg};
@@ -504,6 +540,9 @@ int daemon_run(const struct config *cfg)
 	d.ctx = g_main_context_default();
 	d.loop = g_main_loop_new(d.ctx, FALSE);
 	d.ifaces = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, iface_free);
+	r = start_relays(&d);
+	if (r < 0)
+		goto out;
 	r = control_server_new(d.ctx, &cc, &d.control);
 	if (r < 0) {
 		log_error("control socket %s: %s", cfg->socket ? cfg->socket : CONTROL_SOCKET_DEFAULT,
@@ -526,6 +565,8 @@ out:
 	d.watcher = watcher_free(d.watcher);
 	g_hash_table_destroy(d.ifaces);
 	d.control = control_server_free(d.control);
+	for (size_t i = 0; i < d.n_servers; i++)
+		d.relays[i] = tls_relay_free(d.relays[i]);
 	g_main_loop_unref(d.loop);
 	return r;
 }

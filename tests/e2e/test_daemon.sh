@@ -8,6 +8,9 @@
 #   symmetric  both behind symmetric NATs, TURN over UDP: relayed
 #   udpblocked one host behind a router that drops outgoing UDP, the other behind eim: the
 #              blocked one reaches coturn over TCP (TURN-TCP), so the pair is relayed
+#   turns      like udpblocked, with only a turns: server: both daemons reach coturn over TLS
+#              (port 5349) through their local TLS relay, trusting the test's self-signed
+#              certificate through WICE_TURNS_CA_FILE
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
 # `wice status --json` reports, and that both daemons stop cleanly on SIGTERM.
 #
@@ -28,7 +31,7 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 done
 : "${E2E_BYTES:=4000000}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked)
+[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns)
 
 e2e_init
 wice_snapshot
@@ -37,12 +40,15 @@ BACKEND="ws://$NAT_RELAY4:$SIG_PORT/"
 STUN="stun:$NAT_RELAY4:$NAT_STUN_PORT"
 TURN_UDP="turn:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_STUN_PORT?transport=udp"
 TURN_TCP="turn:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_STUN_PORT?transport=tcp"
+TURNS="turns:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_TLS_PORT"
 
 nat_wan
 if ! nat_relay; then
 	fail "coturn on the relay"
 	exit 1
 fi
+# coturn's self-signed certificate (subjectAltName IP:$NAT_RELAY4) for the turns: case.
+export WICE_TURNS_CA_FILE="$NAT_TURN_DIR/cert.pem"
 nat_bg relay "$WICE" signal --ws "0.0.0.0:$SIG_PORT" >"$E2E_TMP/signal.log" 2>&1
 wait_listen "$(nat_ns relay)" "$SIG_PORT" || { fail "wice signal listens"; exit 1; }
 
@@ -164,11 +170,12 @@ no_direct_rules() {
 # turn_over_tcp HOST: HOST has an established TCP connection to coturn's port 3478, and its
 # status's selected pair has a local relayed candidate (allocated through that connection:
 # the relayed address itself is UDP, on the relay, whatever carries client to server).
+# turn_over_tcp HOST [PORT]: the same with coturn's PORT (3478; 5349 for TURN over TLS).
 turn_over_tcp() {
-	local conns
+	local conns port=${2:-$NAT_STUN_PORT}
 	conns=$(ip netns exec "$(nat_ns "$1")" ss -Htn state established \
-		dst "$NAT_RELAY4:$NAT_STUN_PORT" | wc -l)
-	note "$1: $conns TCP connection(s) to $NAT_RELAY4:$NAT_STUN_PORT"
+		dst "$NAT_RELAY4:$port" | wc -l)
+	note "$1: $conns TCP connection(s) to $NAT_RELAY4:$port"
 	[ "$conns" -ge 1 ] || return 1
 	STATUS_JSON=$(status_json "$1") "$PYTHON" -c '
 import json, os, sys
@@ -263,6 +270,10 @@ run_case() {
 		check "$name: $h1 holds TURN over TCP to the relay (no UDP leaves its LAN)" \
 			turn_over_tcp "$h1"
 	fi
+	if [ "$name" = turns ]; then
+		check "$name: $h1 holds TURN over TLS to the relay's port $NAT_TLS_PORT" \
+			turn_over_tcp "$h1" "$NAT_TLS_PORT"
+	fi
 	check "$name: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
 	check "$name: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
 	check "$name: no nftables rules left on $h1" no_direct_rules "$h1"
@@ -280,6 +291,7 @@ for c in "${CASES[@]}"; do
 	udpblocked)
 		run_case udpblocked udp-blocked/eim relay true "$STUN" "$TURN_UDP" "$TURN_TCP"
 		;;
+	turns) run_case turns udp-blocked/eim relay true "$TURNS" ;;
 	*) fail "unknown case $c" ;;
 	esac
 done
