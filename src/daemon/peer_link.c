@@ -29,6 +29,13 @@ struct peer_link {
 	void *data;
 
 	struct ice_session *ice;
+	/* What a new session (TURN REST renewal) is made from. */
+	bool controlling;
+	const struct ice_server *servers;
+	size_t n_servers;
+	char **local_addresses; /* NULL: libnice's choice */
+	GSource *renew_timer;
+	unsigned int renewals;
 	enum ice_state state;
 	bool has_pair;
 	struct ice_pair pair;
@@ -301,12 +308,61 @@ static void on_receive(void *data, const uint8_t *buf, size_t len)
 		proxy_to_wg(l->proxy, buf, len);
 }
 
+static int session_new(struct peer_link *l, struct ice_session **ret);
+static void direct_off(struct peer_link *l);
+
+/*
+ * TURN REST credentials near expiry: libnice cannot change a live allocation's credentials,
+ * so the session is replaced by a new one (new allocations with fresh credentials, new
+ * local session id and ICE credentials, signaled; the peer sees a restart). Break before
+ * make: traffic stops until the new session selects a pair.
+ */
+static gboolean on_renew_now(gpointer data)
+{
+	struct peer_link *l = data;
+	struct ice_session *old = l->ice, *ice;
+	int r;
+
+	g_source_unref(l->renew_timer);
+	l->renew_timer = NULL;
+	r = session_new(l, &ice);
+	if (r < 0) {
+		log_warn("%s: peer %s: TURN credentials near expiry, no new session: %s",
+			 l->ifname, l->name, strerror(-r));
+		return G_SOURCE_REMOVE;
+	}
+	l->renewals++;
+	log_info("%s: peer %s: TURN credentials near expiry: new ICE session (renewal %u)",
+		 l->ifname, l->name, l->renewals);
+	timer_stop(&l->restart_timer);
+	timer_stop(&l->direct_timer);
+	direct_off(l);
+	l->ice = ice;
+	l->has_pair = false;
+	l->state = ICE_STATE_NEW;
+	l->ufrag[0] = l->pwd[0] = 0;
+	l->n_cands = 0;
+	l->gathering_done = false;
+	l->announces = 0;
+	randombytes_buf(&l->session_id, sizeof(l->session_id));
+	l->remote_ufrag[0] = l->remote_pwd[0] = 0;
+	g_hash_table_remove_all(l->remote_seen);
+	l->remote_done = false;
+	ice_session_close(old);
+	ice_session_free(old);
+	r = ice_session_start(l->ice);
+	if (r < 0)
+		log_warn("%s: peer %s: new ICE session: %s", l->ifname, l->name, strerror(-r));
+	return G_SOURCE_REMOVE;
+}
+
 static void on_renew(void *data)
 {
 	struct peer_link *l = data;
 
-	log_warn("%s: peer %s: TURN credentials near expiry; renewal not implemented yet",
-		 l->ifname, l->name);
+	/* Not from inside the session's own callback: it is freed there. */
+	if (!l->renew_timer)
+		timer_start(l, &l->renew_timer, 0, on_renew_now);
 }
 
 static const struct ice_session_callbacks ice_cb = {
@@ -573,12 +629,14 @@ void peer_link_receive(struct peer_link *l, const Wice__Signaling__Message *msg)
 
 /* ---- lifetime and status ---- */
 
-int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
+static const struct ice_session_callbacks ice_cb;
+
+static int session_new(struct peer_link *l, struct ice_session **ret)
 {
 	struct ice_session_config ic = {
-		.controlling = memcmp(cfg->local_key, cfg->peer_key, WG_KEY_LEN) < 0,
-		.servers = cfg->servers,
-		.n_servers = cfg->n_servers,
+		.controlling = l->controlling,
+		.servers = l->servers,
+		.n_servers = l->n_servers,
 		.udp = true,
 		/*
 		 * ICE-TCP host candidates off: with any TCP candidate libnice switches from
@@ -589,10 +647,17 @@ int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
 		 */
 		.tcp = false,
 		.families = ICE_FAMILY_IPV4 | ICE_FAMILY_IPV6,
-		.local_addresses = cfg->local_addresses,
-		.n_local_addresses = cfg->n_local_addresses,
+		.local_addresses = (const char *const *)l->local_addresses,
+		.n_local_addresses = l->local_addresses ? g_strv_length(l->local_addresses) : 0,
 		.cb = &ice_cb,
+		.data = l,
 	};
+
+	return ice_session_new(l->ctx, &ic, ret);
+}
+
+int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
+{
 	struct peer_link *l;
 	int r;
 
@@ -607,6 +672,14 @@ int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
 	l->data = cfg->data;
 	l->state = ICE_STATE_NEW;
 	l->wg_port = cfg->wg_port;
+	l->controlling = memcmp(cfg->local_key, cfg->peer_key, WG_KEY_LEN) < 0;
+	l->servers = cfg->servers;
+	l->n_servers = cfg->n_servers;
+	if (cfg->local_addresses && cfg->n_local_addresses) {
+		l->local_addresses = g_new0(char *, cfg->n_local_addresses + 1);
+		for (size_t i = 0; i < cfg->n_local_addresses; i++)
+			l->local_addresses[i] = g_strdup(cfg->local_addresses[i]);
+	}
 	nft_peer_id(l->nft_id, l->ifname, l->peer_key);
 	randombytes_buf(&l->session_id, sizeof(l->session_id));
 	l->remote_seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -615,8 +688,7 @@ int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
 	if (r < 0)
 		goto fail;
 	proxy_set_wg_port(l->proxy, cfg->wg_port);
-	ic.data = l;
-	r = ice_session_new(l->ctx, &ic, &l->ice);
+	r = session_new(l, &l->ice);
 	if (r < 0)
 		goto fail;
 	r = ice_session_start(l->ice);
@@ -627,7 +699,7 @@ int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
 	g_source_set_callback(l->announce_timer, on_announce, l, NULL);
 	g_source_attach(l->announce_timer, l->ctx);
 	log_info("%s: peer %s: ICE session %016llx, %s", l->ifname, l->name,
-		 (unsigned long long)l->session_id, ic.controlling ? "controlling" : "controlled");
+		 (unsigned long long)l->session_id, l->controlling ? "controlling" : "controlled");
 	*ret = l;
 	return 0;
 fail:
@@ -644,8 +716,10 @@ struct peer_link *peer_link_free(struct peer_link *l)
 	timer_stop(&l->announce_timer);
 	timer_stop(&l->restart_timer);
 	timer_stop(&l->direct_timer);
+	timer_stop(&l->renew_timer);
 	rules_clear(l);
 	l->ice = ice_session_free(l->ice);
+	g_strfreev(l->local_addresses);
 	l->proxy = proxy_free(l->proxy);
 	if (l->remote_seen)
 		g_hash_table_destroy(l->remote_seen);
@@ -658,6 +732,7 @@ void peer_link_close(struct peer_link *l)
 	timer_stop(&l->announce_timer);
 	timer_stop(&l->restart_timer);
 	timer_stop(&l->direct_timer);
+	timer_stop(&l->renew_timer);
 	direct_off(l); /* the daemon stops: WireGuard back at the proxy, rules gone */
 	if (l->ice)
 		ice_session_close(l->ice);

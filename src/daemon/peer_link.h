@@ -62,9 +62,9 @@ struct peer_link_config {
 	uint8_t local_key[WG_KEY_LEN]; /* public */
 	uint8_t peer_key[WG_KEY_LEN];
 	uint16_t wg_port; /* WireGuard's listen port */
-	const struct ice_server *servers;
+	const struct ice_server *servers; /* kept, not copied: must outlive the link */
 	size_t n_servers;
-	const char *const *local_addresses; /* NULL: libnice's choice */
+	const char *const *local_addresses; /* copied; NULL: libnice's choice */
 	size_t n_local_addresses;
 	peer_link_send_fn send;
 	void *data;

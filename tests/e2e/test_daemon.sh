@@ -11,6 +11,8 @@
 #   turns      like udpblocked, with only a turns: server: both daemons reach coturn over TLS
 #              (port 5349) through their local TLS relay, trusting the test's self-signed
 #              certificate through WICE_TURNS_CA_FILE
+#   renew      (not in the default list: ~60 s) symmetric NATs, a TURN REST server with
+#              lifetime=60: at 45 s each daemon replaces its ICE session; the tunnel works after
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
 # `wice status --json` reports, and that both daemons stop cleanly on SIGTERM.
 #
@@ -183,6 +185,16 @@ p = [p for i in json.loads(os.environ["STATUS_JSON"])["interfaces"] for p in i["
 sys.exit(0 if p["selected_pair"]["local"]["type"] == "relay" else 1)'
 }
 
+# wait_log FILE TEXT SECONDS: until FILE holds TEXT.
+wait_log() {
+	local deadline=$(($(now_ms) + $3 * 1000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		grep -qF "$2" "$1" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # wait_proxy HOST1 IFACE1 PUB1 HOST2 IFACE2 PUB2: until both endpoints are proxies (5 s).
 wait_proxy() {
 	local deadline e1 e2
@@ -274,6 +286,16 @@ run_case() {
 		check "$name: $h1 holds TURN over TLS to the relay's port $NAT_TLS_PORT" \
 			turn_over_tcp "$h1" "$NAT_TLS_PORT"
 	fi
+	if [ "$name" = renew ]; then
+		check "$name: $h1 replaced its ICE session for fresh TURN credentials" \
+			wait_log "$E2E_TMP/daemon-$h1.log" "new ICE session (renewal 1)" 60
+		check "$name: $h2 replaced its ICE session for fresh TURN credentials" \
+			wait_log "$E2E_TMP/daemon-$h2.log" "new ICE session (renewal 1)" 10
+		check "$name: ping through the tunnel after the renewal" \
+			assert_ping "$(nat_ns "$h1")" "10.99.$CASE_N.2" 20
+		check "$name: TCP transfer through the tunnel after the renewal" \
+			assert_tcp "$(nat_ns "$h2")" "10.99.$CASE_N.2" "$(nat_ns "$h1")"
+	fi
 	check "$name: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
 	check "$name: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
 	check "$name: no nftables rules left on $h1" no_direct_rules "$h1"
@@ -292,6 +314,10 @@ for c in "${CASES[@]}"; do
 		run_case udpblocked udp-blocked/eim relay true "$STUN" "$TURN_UDP" "$TURN_TCP"
 		;;
 	turns) run_case turns udp-blocked/eim relay true "$TURNS" ;;
+	renew)
+		run_case renew symmetric relay true \
+			"turn:$NAT_RELAY4:$NAT_REST_PORT?secret=$NAT_TURN_SECRET&lifetime=60&transport=udp"
+		;;
 	*) fail "unknown case $c" ;;
 	esac
 done
