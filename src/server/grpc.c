@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wice signal over gRPC, with the gRPC C core and no generated stubs: the three methods of
+ * wice signal over gRPC, with the gRPC C core and no generated code: the three methods of
  * service wice.signaling.Signaling (proto/signaling.proto) are registered by name and their
  * messages are protobuf-c encodings carried in grpc_byte_buffers.
  *

@@ -24,6 +24,8 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=SCRIPTDIR/nat.sh
 . "$(dirname "$0")/nat.sh"
+# shellcheck source=SCRIPTDIR/daemon_lib.sh
+. "$(dirname "$0")/daemon_lib.sh"
 
 for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
@@ -67,22 +69,6 @@ daemon_start() {
 	DAEMON_PID[$host]=$NAT_BG_PID
 }
 
-# daemon_stop HOST: SIGTERM; true when the daemon exited by itself with status 0.
-daemon_stop() {
-	local pid=${DAEMON_PID[$1]} rc=0 deadline
-	kill -TERM "$pid" 2>/dev/null || return 1
-	deadline=$(($(now_ms) + 3000))
-	while alive "$pid" && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.05; done
-	if alive "$pid"; then
-		stop_pid "$pid"
-		unset "E2E_BG[$pid]"
-		note "daemon on $1 ignored SIGTERM for 3 s: killed"
-		return 1
-	fi
-	nat_wait "$pid" || rc=$?
-	[ "$rc" -eq 0 ] || note "daemon on $1 exited with status $rc"
-	[ "$rc" -eq 0 ]
-}
 
 # status_json HOST: the daemon's status document.
 status_json() {

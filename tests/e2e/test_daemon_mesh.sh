@@ -13,6 +13,8 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=SCRIPTDIR/nat.sh
 . "$(dirname "$0")/nat.sh"
+# shellcheck source=SCRIPTDIR/daemon_lib.sh
+. "$(dirname "$0")/daemon_lib.sh"
 
 for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
@@ -100,20 +102,6 @@ sys.exit(0 if len(peers) == 2 and all(p["state"] == "connected" and p.get("selec
                                       for p in peers) else 1)'
 }
 
-# daemon_stop HOST: SIGTERM; true when the daemon exited by itself with status 0 within 3 s.
-daemon_stop() {
-	local pid=${DAEMON_PID[$1]} rc=0 deadline
-	kill -TERM "$pid" 2>/dev/null || return 1
-	deadline=$(($(now_ms) + 3000))
-	while alive "$pid" && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.05; done
-	if alive "$pid"; then
-		stop_pid "$pid"
-		unset "E2E_BG[$pid]"
-		return 1
-	fi
-	nat_wait "$pid" || rc=$?
-	[ "$rc" -eq 0 ]
-}
 
 t0=$(now_ms)
 for h in "${HOSTS[@]}"; do

@@ -19,6 +19,8 @@ set -eu
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=SCRIPTDIR/nat.sh
 . "$(dirname "$0")/nat.sh"
+# shellcheck source=SCRIPTDIR/daemon_lib.sh
+. "$(dirname "$0")/daemon_lib.sh"
 
 for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
@@ -53,19 +55,6 @@ signal_start || { fail "wice signal listens"; exit 1; }
 
 declare -A DAEMON_PID IFACE ADDR
 
-daemon_stop() {
-	local pid=${DAEMON_PID[$1]} rc=0 deadline
-	kill -TERM "$pid" 2>/dev/null || return 1
-	deadline=$(($(now_ms) + 3000))
-	while alive "$pid" && [ "$(now_ms)" -lt "$deadline" ]; do sleep 0.05; done
-	if alive "$pid"; then
-		stop_pid "$pid"
-		unset "E2E_BG[$pid]"
-		return 1
-	fi
-	nat_wait "$pid" || rc=$?
-	[ "$rc" -eq 0 ]
-}
 
 # status_connected HOST: the one peer is connected with a selected pair (printed).
 status_connected() {
