@@ -19,6 +19,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include "signal/grpc_buf.h"
 #include "signal_load.h"
 
 #define METHOD_CHALLENGE "/wice.signaling.Signaling/GetChallenge"
@@ -57,33 +58,13 @@ static struct gconn *gconns;
 
 static grpc_byte_buffer *bb_new(const uint8_t *data, size_t len)
 {
-	grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-
-	grpc_slice_unref(s);
-	return bb;
+	return grpcbuf_from_slice(grpc_slice_from_copied_buffer((const char *)data, len));
 }
 
 /* Takes p (malloc'd) over. */
 static grpc_byte_buffer *bb_take(uint8_t *p, size_t len)
 {
-	grpc_slice s = grpc_slice_new(p, len, free);
-	grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-
-	grpc_slice_unref(s);
-	return bb;
-}
-
-static grpc_slice bb_slice(grpc_byte_buffer *bb)
-{
-	grpc_byte_buffer_reader r;
-	grpc_slice s;
-
-	if (!grpc_byte_buffer_reader_init(&r, bb))
-		return grpc_empty_slice();
-	s = grpc_byte_buffer_reader_readall(&r);
-	grpc_byte_buffer_reader_destroy(&r);
-	return s;
+	return grpcbuf_from_slice(grpc_slice_new(p, len, free));
 }
 
 static struct gcall *gcall_start(struct client *c, int kind, void *method, grpc_byte_buffer *send,
@@ -241,7 +222,7 @@ static void grpc_on_challenge(struct gcall *u)
 	struct client *c = u->tag.c;
 	const uint8_t *ch = NULL, *key = NULL, *nonce = NULL;
 	size_t chl = 0, kl = 0, nl = 0;
-	grpc_slice s = u->recv ? bb_slice(u->recv) : grpc_empty_slice();
+	grpc_slice s = u->recv ? grpcbuf_slice(u->recv) : grpc_empty_slice();
 
 	ch = GRPC_SLICE_START_PTR(s);
 	chl = GRPC_SLICE_LENGTH(s);
@@ -265,7 +246,7 @@ static void grpc_on_recv(struct client *c, bool ok)
 		on_down(c);
 		return;
 	}
-	s = bb_slice(c->recv);
+	s = grpcbuf_slice(c->recv);
 	grpc_byte_buffer_destroy(c->recv);
 	c->recv = NULL;
 	f = pb_field(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s), 4, 0, &m, &ml);
@@ -360,7 +341,7 @@ static void publish_drop(struct client *c)
  * leaves out a zero, so empty means nobody. -1 when it is not that. */
 static int64_t publish_delivered(grpc_byte_buffer *bb)
 {
-	grpc_slice s = bb_slice(bb);
+	grpc_slice s = grpcbuf_slice(bb);
 	const uint8_t *m = GRPC_SLICE_START_PTR(s);
 	size_t ml = GRPC_SLICE_LENGTH(s), i = 1;
 	int64_t v = 0;
