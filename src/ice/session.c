@@ -23,6 +23,8 @@ struct ice_session {
 	GSource *renew;
 
 	enum ice_state state;
+	bool tcp_gathered; /* the agent has TCP candidates */
+	bool tcp_on;	   /* and they count (ice_session_use_tcp) */
 	bool started;
 	bool local_done;
 	bool closing;
@@ -216,6 +218,8 @@ static void report_local_candidate(struct ice_session *s, const NiceCandidate *n
 	if (nc->type == NICE_CANDIDATE_TYPE_PEER_REFLEXIVE || nc->component_id != ICE_COMPONENT)
 		return;
 	if (ice_candidate_from_nice(nc, &c) < 0)
+		return;
+	if (c.transport == ICE_TRANSPORT_TCP && !s->tcp_on)
 		return;
 	if (s->cb.on_local_candidate)
 		s->cb.on_local_candidate(s->data, &c);
@@ -434,6 +438,8 @@ int ice_session_add_remote_candidate(struct ice_session *s, const struct ice_can
 		return -ESHUTDOWN;
 	if (s->n_remote >= ICE_REMOTE_CANDIDATES_MAX)
 		return -ENOBUFS;
+	if (c->transport == ICE_TRANSPORT_TCP && !s->tcp_on)
+		return -EPROTONOSUPPORT;
 	r = ice_candidate_to_nice(c, s->stream, &nc);
 	if (r < 0)
 		return r;
@@ -558,6 +564,8 @@ int ice_session_new(GMainContext *ctx, const struct ice_session_config *cfg,
 		s->servers[i] = cfg->servers[i];
 	s->n_servers = cfg->n_servers;
 	s->state = ICE_STATE_NEW;
+	s->tcp_gathered = cfg->tcp;
+	s->tcp_on = cfg->tcp && !cfg->tcp_later;
 
 	/* RFC 7675 consent freshness; libnice then sends keepalives as binding requests. */
 	s->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245,
@@ -647,6 +655,36 @@ int ice_session_restart(struct ice_session *s)
 		return -EINVAL;
 	restart_local(s);
 	return 0;
+}
+
+int ice_session_use_tcp(struct ice_session *s)
+{
+	GSList *cands;
+
+	if (s->closing)
+		return -ESHUTDOWN;
+	if (!s->tcp_gathered)
+		return -EOPNOTSUPP;
+	if (s->tcp_on)
+		return -EALREADY;
+	s->tcp_on = true;
+	if (!s->started)
+		return 0;
+	/* Trickle the TCP candidates gathered so far; the later ones follow as found. */
+	cands = nice_agent_get_local_candidates(s->agent, s->stream, ICE_COMPONENT);
+	for (GSList *i = cands; i; i = i->next) {
+		const NiceCandidate *nc = i->data;
+
+		if (nc->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+			report_local_candidate(s, nc);
+	}
+	g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
+	return 0;
+}
+
+bool ice_session_uses_tcp(const struct ice_session *s)
+{
+	return s->tcp_on;
 }
 
 int ice_session_send(struct ice_session *s, const void *buf, size_t len)

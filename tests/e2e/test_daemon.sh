@@ -11,6 +11,9 @@
 #   turns      like udpblocked, with only a turns: server: both daemons reach coturn over TLS
 #              (port 5349) through their local TLS relay, trusting the test's self-signed
 #              certificate through WICE_TURNS_CA_FILE
+#   icetcp     both hosts on one LAN, the first drops every UDP datagram but loopback's, TURN
+#              over TCP given: relayed at first, then ICE-TCP (restart with TCP candidates)
+#              finds the direct TCP pair host to host, which WireGuard uses through the proxy
 #   renew      (not in the default list: ~60 s) symmetric NATs, a TURN REST server with
 #              lifetime=60: at 45 s each daemon replaces its ICE session; the tunnel works after
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
@@ -35,7 +38,7 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 done
 : "${E2E_BYTES:=4000000}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns)
+[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns icetcp)
 
 e2e_init
 wice_snapshot
@@ -171,6 +174,45 @@ p = [p for i in json.loads(os.environ["STATUS_JSON"])["interfaces"] for p in i["
 sys.exit(0 if p["selected_pair"]["local"]["type"] == "relay" else 1)'
 }
 
+# wait_tcp_pair HOST SECONDS: until HOST's selected pair is a direct ICE-TCP one.
+wait_tcp_pair() {
+	local deadline=$(($(now_ms) + $2 * 1000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		if STATUS_JSON=$(status_json "$1") "$PYTHON" -c '
+import json, os, sys
+p = [p for i in json.loads(os.environ["STATUS_JSON"])["interfaces"] for p in i["peers"]][0]
+sp = p.get("selected_pair") or {}
+l, r = sp.get("local", {}), sp.get("remote", {})
+# An active TCP candidate connects from a port nobody announced: learnt as peer-reflexive.
+direct = ("host", "prflx")
+sys.exit(0 if l.get("transport") == r.get("transport") == "tcp" and l.get("type") in direct and
+         r.get("type") in direct else 1)' 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+# ping_loss NS ADDR COUNT MAXLOST: COUNT echo requests 100 ms apart, at most MAXLOST unanswered.
+ping_loss() {
+	local got
+	got=$(ip netns exec "$1" ping -c "$3" -i 0.1 -W 1 -q "$2" 2>/dev/null |
+		sed -n 's/.* \([0-9]*\) received.*/\1/p')
+	note "ping $2: ${got:-0} of $3 answered"
+	[ "${got:-0}" -ge $(($3 - $4)) ]
+}
+
+# drop_udp HOST: HOST's namespace drops every UDP datagram in or out but loopback's.
+drop_udp() {
+	ip netns exec "$(nat_ns "$1")" nft -f - <<-EOF
+		table inet e2e_noudp {
+			chain in { type filter hook input priority 0; iifname != "lo" meta l4proto udp drop; }
+			chain out { type filter hook output priority 0; oifname != "lo" meta l4proto udp drop; }
+		}
+	EOF
+}
+
 # wait_log FILE TEXT SECONDS: until FILE holds TEXT.
 wait_log() {
 	local deadline=$(($(now_ms) + $3 * 1000))
@@ -213,6 +255,7 @@ run_case() {
 		nat_router "$k1" "r$h1" && nat_host "$h1" "r$h1"
 		nat_router "$k2" "r$h2" && nat_host "$h2" "r$h2"
 	fi
+	[ "$name" != icetcp ] || drop_udp "$h1" || fail "$name: $h1 drops UDP"
 	i1="d${CASE_N}a$E2E_ID"
 	i2="d${CASE_N}b$E2E_ID"
 	key_new "$h1"
@@ -244,7 +287,22 @@ run_case() {
 	fi
 	check "$name: TCP transfer through the tunnel" \
 		assert_tcp "$(nat_ns "$h2")" "10.99.$CASE_N.2" "$(nat_ns "$h1")"
-	if [ "$relayed" = true ]; then
+	if [ "$name" = icetcp ]; then
+		if wait_tcp_pair "$h1" 30; then
+			ms=$(($(now_ms) - t0))
+			pass "$name: $h1 moves to a direct ICE-TCP pair (${ms} ms after the start)"
+		else
+			fail "$name: $h1 moves to a direct ICE-TCP pair"
+		fi
+		check "$name: ping through the ICE-TCP pair" \
+			assert_ping "$(nat_ns "$h1")" "10.99.$CASE_N.2" 5
+		check "$name: TCP transfer through the ICE-TCP pair" \
+			assert_tcp "$(nat_ns "$h2")" "10.99.$CASE_N.2" "$(nat_ns "$h1")"
+		check "$name: $h1's WireGuard endpoint is the daemon's proxy (TCP pairs use it)" \
+			endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
+		check "$name: $h1 logged the restart with ICE-TCP" \
+			grep -q "trying ICE-TCP\|the peer uses ICE-TCP" "$E2E_TMP/daemon-$h1.log"
+	elif [ "$relayed" = true ]; then
 		check "$name: $h1's WireGuard endpoint is the daemon's proxy" \
 			endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
 	else
@@ -264,6 +322,16 @@ run_case() {
 		status_check "$h1" "$types" "$relayed"
 	check "$name: status on $h2: selected pair $types, relayed $relayed" \
 		status_check "$h2" "$types" "$relayed"
+	if [ "$name" = symmetric ]; then
+		# Relayed 2 s after the checks began: the controlling daemon restarts ICE with TCP
+		# candidates; none works behind symmetric NATs, and the relayed pair carries on.
+		check "$name: a daemon tries ICE-TCP once relayed" wait_log "$E2E_TMP/daemon-$h1.log" \
+			"ICE-TCP" 10
+		check "$name: the relay carries on meanwhile (at most 1 of 80 pings lost)" \
+			ping_loss "$(nat_ns "$h1")" "10.99.$CASE_N.2" 80 1
+		check "$name: status on $h1: still relayed after the ICE-TCP attempt" \
+			status_check "$h1" "$types" "$relayed"
+	fi
 	if [ "$name" = udpblocked ]; then
 		check "$name: $h1 holds TURN over TCP to the relay (no UDP leaves its LAN)" \
 			turn_over_tcp "$h1"
@@ -300,6 +368,7 @@ for c in "${CASES[@]}"; do
 		run_case udpblocked udp-blocked/eim relay true "$STUN" "$TURN_UDP" "$TURN_TCP"
 		;;
 	turns) run_case turns udp-blocked/eim relay true "$TURNS" ;;
+	icetcp) run_case icetcp none host,prflx false "$STUN" "$TURN_TCP" ;;
 	renew)
 		run_case renew symmetric relay true \
 			"turn:$NAT_RELAY4:$NAT_REST_PORT?secret=$NAT_TURN_SECRET&lifetime=60&transport=udp"
