@@ -11,6 +11,7 @@
 #include <time.h>
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/own_iface.h"
 #include "daemon/peer_link.h"
 #include "daemon/watcher.h"
 #include "daemon/wgctl.h"
@@ -32,6 +33,7 @@ struct daemon {
 	struct watcher *watcher;
 	struct control_server *control;
 	GHashTable *ifaces; /* name -> struct iface */
+	struct own_iface **owned; /* the named interfaces this daemon created, cfg->names.n */
 	bool stopping;
 };
 
@@ -510,6 +512,40 @@ static int start_relays(struct daemon *d)
 	return 0;
 }
 
+/* Interfaces named on the command line are created when missing, and removed at the end. */
+static int create_missing(struct daemon *d)
+{
+	const struct config_list *names = &d->cfg->names;
+
+	d->owned = calloc(names->n ? names->n : 1, sizeof(*d->owned));
+	if (!d->owned)
+		return -ENOMEM;
+	for (size_t i = 0; i < names->n; i++) {
+		int r = own_iface_new(d->ctx, names->v[i], &d->owned[i]);
+
+		if (r == -EEXIST)
+			continue;
+		if (r < 0) {
+			log_error("%s: does not exist and cannot be created: %s", names->v[i],
+				  strerror(-r));
+			return r;
+		}
+		log_info("%s: created (%s WireGuard): configure it with wg(8)", names->v[i],
+			 own_iface_kind(d->owned[i]));
+	}
+	return 0;
+}
+
+static void remove_owned(struct daemon *d)
+{
+	if (!d->owned)
+		return;
+	for (size_t i = 0; i < d->cfg->names.n; i++)
+		d->owned[i] = own_iface_free(d->owned[i]);
+	free(d->owned);
+	d->owned = NULL;
+}
+
 int daemon_run(const struct config *cfg)
 {
 	struct daemon d = {.cfg = cfg};
@@ -543,6 +579,9 @@ int daemon_run(const struct config *cfg)
 	r = start_relays(&d);
 	if (r < 0)
 		goto out;
+	r = create_missing(&d);
+	if (r < 0)
+		goto out;
 	r = control_server_new(d.ctx, &cc, &d.control);
 	if (r < 0) {
 		log_error("control socket %s: %s", cfg->socket ? cfg->socket : CONTROL_SOCKET_DEFAULT,
@@ -564,6 +603,7 @@ int daemon_run(const struct config *cfg)
 out:
 	d.watcher = watcher_free(d.watcher);
 	g_hash_table_destroy(d.ifaces);
+	remove_owned(&d);
 	d.control = control_server_free(d.control);
 	for (size_t i = 0; i < d.n_servers; i++)
 		d.relays[i] = tls_relay_free(d.relays[i]);

@@ -14,6 +14,9 @@
 #   icetcp     both hosts on one LAN, the first drops every UDP datagram but loopback's, TURN
 #              over TCP given: relayed at first, then ICE-TCP (restart with TCP candidates)
 #              finds the direct TCP pair host to host, which WireGuard uses through the proxy
+#   create     one LAN; each daemon is named an interface that does not exist: it creates it
+#              (userspace WireGuard in its own process where the kernel module is missing),
+#              wg configures it, the tunnel works, SIGTERM removes it
 #   renew      (not in the default list: ~60 s) symmetric NATs, a TURN REST server with
 #              lifetime=60: at 45 s each daemon replaces its ICE session; the tunnel works after
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
@@ -38,7 +41,7 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 done
 : "${E2E_BYTES:=4000000}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns icetcp)
+[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns icetcp create)
 
 e2e_init
 wice_snapshot
@@ -359,6 +362,55 @@ run_case() {
 	wg_stop "$i2"
 }
 
+# wait_iface NS IFACE: until IFACE exists in NS and its UAPI socket answers (5 s).
+wait_iface() {
+	local deadline=$(($(now_ms) + 5000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		ip -n "$1" link show "$2" >/dev/null 2>&1 && ip netns exec "$1" wg show "$2" \
+			>/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# iface_gone NS IFACE: IFACE and its UAPI socket are gone.
+iface_gone() {
+	! ip -n "$1" link show "$2" >/dev/null 2>&1 && [ ! -e "$WG_RUN_DIR/$2.sock" ]
+}
+
+# run_create_case: `wice daemon IFACE` for an IFACE that does not exist creates it.
+run_create_case() {
+	local h1=crea h2=creb i1 i2 n1 n2
+	CASE_N=$((CASE_N + 1))
+	nat_lan "r$h1" none "$h1" "$h2"
+	n1=$(nat_ns "$h1")
+	n2=$(nat_ns "$h2")
+	i1="d${CASE_N}a$E2E_ID"
+	i2="d${CASE_N}b$E2E_ID"
+	key_new "$h1"
+	key_new "$h2"
+	daemon_start "$h1" "$i1" "$STUN"
+	daemon_start "$h2" "$i2" "$STUN"
+	check "create: the daemon on $h1 creates $i1" wait_iface "$n1" "$i1"
+	check "create: the daemon on $h2 creates $i2" wait_iface "$n2" "$i2"
+	check "create: wg configures $i1" wg_conf "$n1" "$i1" "$(key_file "$h1")" 51820 \
+		"$(key_pub "$h2")" "10.99.$CASE_N.2/32"
+	check "create: wg configures $i2" wg_conf "$n2" "$i2" "$(key_file "$h2")" 51820 \
+		"$(key_pub "$h1")" "10.99.$CASE_N.1/32"
+	link_up "$n1" "$i1" "10.99.$CASE_N.1/24"
+	link_up "$n2" "$i2" "10.99.$CASE_N.2/24"
+	check "create: ping through the created interfaces" assert_ping "$n1" "10.99.$CASE_N.2" 20
+	check "create: TCP transfer through the created interfaces" \
+		assert_tcp "$n2" "10.99.$CASE_N.2" "$n1"
+	check "create: status on $h1: selected pair host, relayed false" \
+		status_check "$h1" host false
+	check "create: $h1 logged the creation" grep -q "$i1: created (" "$E2E_TMP/daemon-$h1.log"
+	check "create: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
+	check "create: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
+	check "create: $i1 is gone with its daemon" iface_gone "$n1" "$i1"
+	check "create: $i2 is gone with its daemon" iface_gone "$n2" "$i2"
+}
+
 for c in "${CASES[@]}"; do
 	case $c in
 	lan) run_case lan none host false "$STUN" ;;
@@ -368,6 +420,7 @@ for c in "${CASES[@]}"; do
 		run_case udpblocked udp-blocked/eim relay true "$STUN" "$TURN_UDP" "$TURN_TCP"
 		;;
 	turns) run_case turns udp-blocked/eim relay true "$TURNS" ;;
+	create) run_create_case ;;
 	icetcp) run_case icetcp none host,prflx false "$STUN" "$TURN_TCP" ;;
 	renew)
 		run_case renew symmetric relay true \
