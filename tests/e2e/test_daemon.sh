@@ -17,6 +17,10 @@
 #   create     one LAN; each daemon is named an interface that does not exist: it creates it
 #              (userspace WireGuard in its own process where the kernel module is missing),
 #              wg configures it, the tunnel works, SIGTERM removes it
+#   wggo       like lan, on wireguard-go interfaces (the daemon adopts any UAPI socket)
+#   alone      one LAN, three interfaces per host and daemons filtered (--interfaces) to two:
+#              the managed one works, the peer with a hand-set endpoint keeps it, the
+#              filtered-out interface is neither touched nor listed
 #   renew      (not in the default list: ~60 s) symmetric NATs, a TURN REST server with
 #              lifetime=60: at 45 s each daemon replaces its ICE session; the tunnel works after
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
@@ -41,7 +45,7 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 done
 : "${E2E_BYTES:=4000000}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns icetcp create)
+[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns icetcp create wggo alone)
 
 e2e_init
 wice_snapshot
@@ -244,6 +248,7 @@ wait_proxy() {
 # of ROUTER_KIND, or both on one LAN for `none`; KIND1/KIND2: the first host behind KIND1, the
 # second behind KIND2), tunnel, daemons, checks.
 CASE_N=0
+CASE_IMPL=wice
 run_case() {
 	local name=$1 kind=$2 types=$3 relayed=$4 h1 h2 i1 i2 t0 ms k1 k2
 	shift 4
@@ -263,7 +268,8 @@ run_case() {
 	i2="d${CASE_N}b$E2E_ID"
 	key_new "$h1"
 	key_new "$h2"
-	if ! wg_start wice "$(nat_ns "$h1")" "$i1" || ! wg_start wice "$(nat_ns "$h2")" "$i2"; then
+	if ! wg_start "$CASE_IMPL" "$(nat_ns "$h1")" "$i1" ||
+		! wg_start "$CASE_IMPL" "$(nat_ns "$h2")" "$i2"; then
 		fail "$name: userspace WireGuard interfaces start"
 		return
 	fi
@@ -411,6 +417,76 @@ run_create_case() {
 	check "create: $i2 is gone with its daemon" iface_gone "$n2" "$i2"
 }
 
+# endpoint_stays NS IFACE PUB WANT SECONDS: the peer's endpoint is WANT the whole time.
+endpoint_stays() {
+	local deadline=$(($(now_ms) + $5 * 1000)) ep
+	while :; do
+		ep=$(wg_endpoint "$1" "$2" "$3")
+		[ "$ep" = "$4" ] || { note "$2: endpoint $ep, want $4"; return 1; }
+		[ "$(now_ms)" -lt "$deadline" ] || return 0
+		sleep 0.1
+	done
+}
+
+# run_alone_case: what the daemon must leave alone.
+run_alone_case() {
+	local h1=alna h2=alnb n1 n2 a b args=() t
+	CASE_N=$((CASE_N + 1))
+	nat_lan "r$h1" none "$h1" "$h2"
+	n1=$(nat_ns "$h1")
+	n2=$(nat_ns "$h2")
+	key_new "$h1"
+	key_new "$h2"
+	# m: managed (no endpoint); h: hand-set endpoints; x: outside the filter (no endpoint).
+	for t in m h x; do
+		a="${t}${CASE_N}a$E2E_ID"
+		b="${t}${CASE_N}b$E2E_ID"
+		wg_start wice "$n1" "$a" && wg_start wice "$n2" "$b" ||
+			{ fail "alone: interfaces start"; return; }
+	done
+	wg_conf "$n1" "m${CASE_N}a$E2E_ID" "$(key_file "$h1")" 51820 "$(key_pub "$h2")" 10.98.1.2/32
+	wg_conf "$n2" "m${CASE_N}b$E2E_ID" "$(key_file "$h2")" 51820 "$(key_pub "$h1")" 10.98.1.1/32
+	wg_conf "$n1" "h${CASE_N}a$E2E_ID" "$(key_file "$h1")" 51821 "$(key_pub "$h2")" \
+		10.98.2.2/32 "$(nat_addr "$h2"):51821"
+	wg_conf "$n2" "h${CASE_N}b$E2E_ID" "$(key_file "$h2")" 51821 "$(key_pub "$h1")" \
+		10.98.2.1/32 "$(nat_addr "$h1"):51821"
+	wg_conf "$n1" "x${CASE_N}a$E2E_ID" "$(key_file "$h1")" 51822 "$(key_pub "$h2")" 10.98.3.2/32
+	wg_conf "$n2" "x${CASE_N}b$E2E_ID" "$(key_file "$h2")" 51822 "$(key_pub "$h1")" 10.98.3.1/32
+	for t in 1 2 3; do
+		a=$(printf 'm h x' | cut -d' ' -f"$t")
+		link_up "$n1" "${a}${CASE_N}a$E2E_ID" "10.98.$t.1/24"
+		link_up "$n2" "${a}${CASE_N}b$E2E_ID" "10.98.$t.2/24"
+	done
+	# The namespaces share /var/run/wireguard: each daemon's globs name its own host's only.
+	for a in "$h1" "$h2"; do
+		t=${a:3:1}
+		nat_bg "$a" "$WICE" daemon --backend "$BACKEND" --ice-server "$STUN" \
+			--interfaces "m${CASE_N}${t}*" --interfaces "h${CASE_N}${t}*" \
+			--socket "$E2E_TMP/$a.sock" --log-level debug >"$E2E_TMP/daemon-$a.log" 2>&1
+		DAEMON_PID[$a]=$NAT_BG_PID
+	done
+	check "alone: ping through the managed interface" assert_ping "$n1" 10.98.1.2 20
+	check "alone: the hand-set endpoint stays as set (3 s)" endpoint_stays "$n1" \
+		"h${CASE_N}a$E2E_ID" "$(key_pub "$h2")" "$(nat_addr "$h2"):51821" 3
+	check "alone: ping through the interface with hand-set endpoints" \
+		assert_ping "$n1" 10.98.2.2 10
+	check "alone: the filtered-out interface's peer still has no endpoint" endpoint_stays \
+		"$n1" "x${CASE_N}a$E2E_ID" "$(key_pub "$h2")" "(none)" 1
+	check "alone: the filtered-out interface carries nothing" \
+		assert_no_traffic "$n1" 10.98.3.2 2
+	check "alone: status lists the managed and hand-set interfaces only" \
+		eval "status_json $h1 | grep -q 'm${CASE_N}a$E2E_ID' && status_json $h1 |
+			grep -q 'h${CASE_N}a$E2E_ID' && ! status_json $h1 | grep -q 'x${CASE_N}a$E2E_ID'"
+	check "alone: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
+	check "alone: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
+	check "alone: the hand-set endpoint is still as set after the daemon stopped" \
+		endpoint_stays "$n1" "h${CASE_N}a$E2E_ID" "$(key_pub "$h2")" "$(nat_addr "$h2"):51821" 0
+	for t in m h x; do
+		wg_stop "${t}${CASE_N}a$E2E_ID"
+		wg_stop "${t}${CASE_N}b$E2E_ID"
+	done
+}
+
 for c in "${CASES[@]}"; do
 	case $c in
 	lan) run_case lan none host false "$STUN" ;;
@@ -421,6 +497,8 @@ for c in "${CASES[@]}"; do
 		;;
 	turns) run_case turns udp-blocked/eim relay true "$TURNS" ;;
 	create) run_create_case ;;
+	wggo) CASE_IMPL=wireguard-go run_case wggo none host false "$STUN" ;;
+	alone) run_alone_case ;;
 	icetcp) run_case icetcp none host,prflx false "$STUN" "$TURN_TCP" ;;
 	renew)
 		run_case renew symmetric relay true \
