@@ -21,6 +21,8 @@
 #   alone      one LAN, three interfaces per host and daemons filtered (--interfaces) to two:
 #              the managed one works, the peer with a hand-set endpoint keeps it, the
 #              filtered-out interface is neither touched nor listed
+#   kernel     like lan, on kernel WireGuard interfaces (ip link add type wireguard); skipped,
+#              with a note and no count, where the module is missing
 #   renew      (not in the default list: ~60 s) symmetric NATs, a TURN REST server with
 #              lifetime=60: at 45 s each daemon replaces its ICE session; the tunnel works after
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
@@ -45,7 +47,7 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 done
 : "${E2E_BYTES:=4000000}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns icetcp create wggo alone)
+[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns icetcp create wggo alone kernel)
 
 e2e_init
 wice_snapshot
@@ -487,6 +489,41 @@ run_alone_case() {
 	done
 }
 
+# run_kernel_case: the lan case on kernel WireGuard, where the module exists.
+run_kernel_case() {
+	local h1=kera h2=kerb n1 n2 i1 i2
+	CASE_N=$((CASE_N + 1))
+	nat_lan "r$h1" none "$h1" "$h2"
+	n1=$(nat_ns "$h1")
+	n2=$(nat_ns "$h2")
+	i1="k${CASE_N}a$E2E_ID"
+	i2="k${CASE_N}b$E2E_ID"
+	if ! ip -n "$n1" link add "$i1" type wireguard 2>/dev/null; then
+		note "kernel: skipped: no WireGuard kernel module (ip link add type wireguard fails)"
+		return 0
+	fi
+	check "kernel: second kernel interface" ip -n "$n2" link add "$i2" type wireguard
+	key_new "$h1"
+	key_new "$h2"
+	wg_conf "$n1" "$i1" "$(key_file "$h1")" 51820 "$(key_pub "$h2")" "10.99.$CASE_N.2/32"
+	wg_conf "$n2" "$i2" "$(key_file "$h2")" 51820 "$(key_pub "$h1")" "10.99.$CASE_N.1/32"
+	link_up "$n1" "$i1" "10.99.$CASE_N.1/24"
+	link_up "$n2" "$i2" "10.99.$CASE_N.2/24"
+	daemon_start "$h1" "$i1" "$STUN"
+	daemon_start "$h2" "$i2" "$STUN"
+	check "kernel: ping through the tunnel" assert_ping "$n1" "10.99.$CASE_N.2" 20
+	check "kernel: TCP transfer through the tunnel" assert_tcp "$n2" "10.99.$CASE_N.2" "$n1"
+	check "kernel: $h1's WireGuard endpoint is the peer itself (direct path)" \
+		endpoint_is_direct "$h1" "$i1" "$(key_pub "$h2")"
+	check "kernel: status on $h1: selected pair host, relayed false" \
+		status_check "$h1" host false
+	check "kernel: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
+	check "kernel: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
+	check "kernel: no nftables rules left on $h1" no_direct_rules "$h1"
+	ip -n "$n1" link del "$i1"
+	ip -n "$n2" link del "$i2"
+}
+
 for c in "${CASES[@]}"; do
 	case $c in
 	lan) run_case lan none host false "$STUN" ;;
@@ -499,6 +536,7 @@ for c in "${CASES[@]}"; do
 	create) run_create_case ;;
 	wggo) CASE_IMPL=wireguard-go run_case wggo none host false "$STUN" ;;
 	alone) run_alone_case ;;
+	kernel) run_kernel_case ;;
 	icetcp) run_case icetcp none host,prflx false "$STUN" "$TURN_TCP" ;;
 	renew)
 		run_case renew symmetric relay true \
