@@ -386,17 +386,25 @@ iface_gone() {
 	! ip -n "$1" link show "$2" >/dev/null 2>&1 && [ ! -e "$WG_RUN_DIR/$2.sock" ]
 }
 
-# run_create_case: `wice daemon IFACE` for an IFACE that does not exist creates it.
-run_create_case() {
-	local h1=crea h2=creb i1 i2 n1 n2
+# lan_case NAME PREFIX: the next case's two hosts NAMEa and NAMEb on one LAN, with fresh keys;
+# sets h1 h2 (hosts), n1 n2 (namespaces), i1 i2 (interface names PREFIX<n>a/b) of the caller.
+lan_case() {
 	CASE_N=$((CASE_N + 1))
+	h1="${1}a"
+	h2="${1}b"
 	nat_lan "r$h1" none "$h1" "$h2"
 	n1=$(nat_ns "$h1")
 	n2=$(nat_ns "$h2")
-	i1="d${CASE_N}a$E2E_ID"
-	i2="d${CASE_N}b$E2E_ID"
+	i1="$2${CASE_N}a$E2E_ID"
+	i2="$2${CASE_N}b$E2E_ID"
 	key_new "$h1"
 	key_new "$h2"
+}
+
+# run_create_case: `wice daemon IFACE` for an IFACE that does not exist creates it.
+run_create_case() {
+	local h1 h2 i1 i2 n1 n2
+	lan_case cre d
 	daemon_start "$h1" "$i1" "$STUN"
 	daemon_start "$h2" "$i2" "$STUN"
 	check "create: the daemon on $h1 creates $i1" wait_iface "$n1" "$i1"
@@ -432,13 +440,8 @@ endpoint_stays() {
 
 # run_alone_case: what the daemon must leave alone.
 run_alone_case() {
-	local h1=alna h2=alnb n1 n2 a b args=() t
-	CASE_N=$((CASE_N + 1))
-	nat_lan "r$h1" none "$h1" "$h2"
-	n1=$(nat_ns "$h1")
-	n2=$(nat_ns "$h2")
-	key_new "$h1"
-	key_new "$h2"
+	local h1 h2 n1 n2 i1 i2 a b t
+	lan_case aln x
 	# m: managed (no endpoint); h: hand-set endpoints; x: outside the filter (no endpoint).
 	for t in m h x; do
 		a="${t}${CASE_N}a$E2E_ID"
@@ -491,20 +494,13 @@ run_alone_case() {
 
 # run_kernel_case: the lan case on kernel WireGuard, where the module exists.
 run_kernel_case() {
-	local h1=kera h2=kerb n1 n2 i1 i2
-	CASE_N=$((CASE_N + 1))
-	nat_lan "r$h1" none "$h1" "$h2"
-	n1=$(nat_ns "$h1")
-	n2=$(nat_ns "$h2")
-	i1="k${CASE_N}a$E2E_ID"
-	i2="k${CASE_N}b$E2E_ID"
+	local h1 h2 n1 n2 i1 i2
+	lan_case ker k
 	if ! ip -n "$n1" link add "$i1" type wireguard 2>/dev/null; then
 		note "kernel: skipped: no WireGuard kernel module (ip link add type wireguard fails)"
 		return 0
 	fi
 	check "kernel: second kernel interface" ip -n "$n2" link add "$i2" type wireguard
-	key_new "$h1"
-	key_new "$h2"
 	wg_conf "$n1" "$i1" "$(key_file "$h1")" 51820 "$(key_pub "$h2")" "10.99.$CASE_N.2/32"
 	wg_conf "$n2" "$i2" "$(key_file "$h2")" 51820 "$(key_pub "$h1")" "10.99.$CASE_N.1/32"
 	link_up "$n1" "$i1" "10.99.$CASE_N.1/24"
