@@ -17,6 +17,9 @@
 #   turns      like udpblocked, with only a turns: server: both daemons reach coturn over TLS
 #              (port 5349) through their local TLS relay, trusting the test's self-signed
 #              certificate through WICE_TURNS_CA_FILE
+#   names      symmetric NATs, STUN and TURN given by name (relay.wice.test: the relay's IPv4 and
+#              IPv6 addresses in each host's /etc/netns/NS/hosts): still relayed; and a daemon
+#              whose TURN server's name does not resolve exits with an error
 #   renew      (not in the default list: ~60 s) symmetric NATs, a TURN REST server with
 #              lifetime=60: at 45 s each daemon replaces its ICE session; the tunnel works after
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
@@ -41,7 +44,7 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 done
 : "${E2E_BYTES:=4000000}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(lan lan6 eim symmetric symmetric6 udpblocked turns)
+[ ${#CASES[@]} -gt 0 ] || CASES=(lan lan6 eim symmetric symmetric6 names udpblocked turns)
 
 e2e_init
 wice_snapshot
@@ -180,6 +183,41 @@ sys.exit(0 if (l["type"], r["type"], l["address"], r["address"]) ==
 	[ "$rules" -ge 1 ]
 }
 
+# netns_hosts HOST LINE...: an /etc/hosts for what runs in HOST's namespace (`ip netns exec`
+# bind-mounts /etc/netns/NS/hosts over /etc/hosts); netns_hosts_rm HOST removes it (and
+# lib.sh's cleanup, at exit).
+netns_hosts() {
+	local ns
+	ns=$(nat_ns "$1")
+	shift
+	mkdir -p "/etc/netns/$ns"
+	printf '%s\n' "127.0.0.1 localhost" "$@" >"/etc/netns/$ns/hosts"
+}
+netns_hosts_rm() {
+	rm -rf "/etc/netns/$(nat_ns "$1")"
+	rmdir /etc/netns 2>/dev/null || true # only if no one else uses it
+}
+
+# probe_count HOST: the counter of HOST's table ip6 wice_probe moved (prints it).
+probe_count() {
+	local n
+	n=$(ip netns exec "$(nat_ns "$1")" nft list table ip6 wice_probe |
+		sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+	note "$1: ${n:-?} packet(s) to [$NAT_RELAY6]:$NAT_STUN_PORT"
+	[ "${n:-0}" -gt 0 ]
+}
+
+# bad_name: a daemon whose TURN server's name does not resolve (RFC 6761 .invalid) exits by
+# itself, with an error status and the name in its log (it manages only a missing interface).
+bad_name() {
+	local rc=0 log=$E2E_TMP/daemon-badname.log
+	ip netns exec "$(nat_ns relay)" timeout 10 "$WICE" daemon --backend "$BACKEND" \
+		--ice-server "turn:u:p@wice-test.invalid:$NAT_STUN_PORT" \
+		--socket "$E2E_TMP/badname.sock" "nx$E2E_ID" >"$log" 2>&1 || rc=$?
+	note "exit status $rc: $(grep -m1 'wice-test.invalid' "$log")"
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "wice-test.invalid: cannot resolve" "$log"
+}
+
 # no_ipv4 HOST...: no IPv4 address on any HOST but 127.0.0.1 (everything goes over IPv6).
 no_ipv4() {
 	local h a
@@ -260,6 +298,19 @@ run_case() {
 		ip -n "$(nat_ns "$h2")" -4 addr flush dev "${NAT_IF[$h2]}"
 		check "$name: no IPv4 address on $h1 and $h2 but loopback's" no_ipv4 "$h1" "$h2"
 	fi
+	if [ -n "${CASE_HOSTS:-}" ]; then
+		netns_hosts "$h1" "$CASE_HOSTS"
+		netns_hosts "$h2" "$CASE_HOSTS"
+		# counts what h1 sends to the relay's IPv6 address (the name's AAAA record)
+		ip netns exec "$(nat_ns "$h1")" nft -f - <<-EOF
+			table ip6 wice_probe {
+				chain out {
+					type filter hook output priority 0;
+					ip6 daddr $NAT_RELAY6 udp dport $NAT_STUN_PORT counter
+				}
+			}
+		EOF
+	fi
 	i1="d${CASE_N}a$E2E_ID"
 	i2="d${CASE_N}b$E2E_ID"
 	key_new "$h1"
@@ -317,6 +368,12 @@ run_case() {
 		check "$name: $h2's pair is host/host over IPv6, ip6 direct rules" \
 			pair_v6_host "$h2" "$h1"
 	fi
+	if [ -n "${CASE_HOSTS:-}" ]; then
+		check "$name: $h1's daemon resolved relay.wice.test to IPv4 and IPv6" \
+			grep -qF "ICE server relay.wice.test: $NAT_RELAY4 $NAT_RELAY6" \
+			"$E2E_TMP/daemon-$h1.log"
+		check "$name: $h1 sent STUN/TURN to the name's IPv6 address too" probe_count "$h1"
+	fi
 	if [ "$name" = udpblocked ]; then
 		check "$name: $h1 holds TURN over TCP to the relay (no UDP leaves its LAN)" \
 			turn_over_tcp "$h1"
@@ -342,6 +399,10 @@ run_case() {
 		endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
 	wg_stop "$i1"
 	wg_stop "$i2"
+	if [ -n "${CASE_HOSTS:-}" ]; then
+		netns_hosts_rm "$h1"
+		netns_hosts_rm "$h2"
+	fi
 }
 
 for c in "${CASES[@]}"; do
@@ -351,6 +412,12 @@ for c in "${CASES[@]}"; do
 	symmetric6)
 		CASE_V6=1 CASE_BACKEND=$BACKEND6 run_case symmetric6 symmetric relay true \
 			"turn:$NAT_TURN_USER:$NAT_TURN_PASS@[$NAT_RELAY6]:$NAT_STUN_PORT?transport=udp"
+		;;
+	names)
+		CASE_HOSTS=$(printf '%s relay.wice.test\n' "$NAT_RELAY4" "$NAT_RELAY6") \
+			run_case names symmetric relay true "stun:relay.wice.test:$NAT_STUN_PORT" \
+			"turn:$NAT_TURN_USER:$NAT_TURN_PASS@relay.wice.test:$NAT_STUN_PORT?transport=udp"
+		check "names: a daemon whose TURN server's name does not resolve exits" bad_name
 		;;
 	eim) run_case eim eim srflx,prflx false "$STUN" ;;
 	symmetric) run_case symmetric symmetric relay true "$TURN_UDP" ;;
