@@ -182,11 +182,14 @@ void ice_resolver_refresh_every(struct ice_resolver *r, unsigned int interval_s)
 		g_source_unref(r->refresh);
 		r->refresh = NULL;
 	}
-	if (!interval_s)
+	for (size_t i = 0; interval_s && i < r->n_servers; i++) {
+		if (!ice_server_is_name(&r->servers[i]))
+			continue;
+		r->refresh = g_timeout_source_new_seconds(interval_s);
+		g_source_set_callback(r->refresh, on_refresh, r, NULL);
+		g_source_attach(r->refresh, r->ctx);
 		return;
-	r->refresh = g_timeout_source_new_seconds(interval_s);
-	g_source_set_callback(r->refresh, on_refresh, r, NULL);
-	g_source_attach(r->refresh, r->ctx);
+	}
 }
 
 struct ice_resolver *ice_resolver_free(struct ice_resolver *r)

@@ -36,7 +36,10 @@ int ice_resolver_run(struct ice_resolver *r, ice_resolver_done_fn done, void *da
  * done would get, or -EALREADY.
  */
 int ice_resolver_wait(struct ice_resolver *r);
-/* From now on, a new round every interval_s seconds (0: none), skipped while one is under way. */
+/*
+ * From now on, a new round every interval_s seconds (0: none; none either without names),
+ * skipped while one is under way.
+ */
 void ice_resolver_refresh_every(struct ice_resolver *r, unsigned int interval_s);
 /* Cancels lookups under way (done is not called). Accepts NULL, returns NULL. */
 struct ice_resolver *ice_resolver_free(struct ice_resolver *r);

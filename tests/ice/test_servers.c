@@ -165,6 +165,24 @@ static void test_resolver_free_pending(void **state)
 	assert_int_equal(srv.port, 0xa5a5); /* not written after the free */
 }
 
+/* The periodic round looks a name up again: an address the name no longer has goes. */
+static void test_resolver_refresh(void **state)
+{
+	struct ice_server srv;
+	struct ice_resolver *r = NULL;
+	gint64 t0 = g_get_monotonic_time(), until = t0 + 3 * G_USEC_PER_SEC;
+
+	assert_int_equal(ice_server_parse("stun:localhost", &srv), 0);
+	assert_int_equal(ice_server_set_addrs(&srv, (const char *const[]){"192.0.2.7"}, 1), 0);
+	assert_int_equal(ice_resolver_new(ctx, &srv, 1, &r), 0);
+	ice_resolver_refresh_every(r, 1);
+	while (!strcmp(srv.addrs[0], "192.0.2.7") && g_get_monotonic_time() < until)
+		g_main_context_iteration(ctx, TRUE);
+	assert_true(!strcmp(srv.addrs[0], "127.0.0.1") || !strcmp(srv.addrs[0], "::1"));
+	assert_true(g_get_monotonic_time() - t0 >= G_USEC_PER_SEC / 2); /* not at once */
+	r = ice_resolver_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_set_addrs),
 		cmocka_unit_test(test_resolve),
 		cmocka_unit_test(test_resolver_free_pending),
+		cmocka_unit_test(test_resolver_refresh),
 	};
 	int r;
 
