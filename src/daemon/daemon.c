@@ -15,6 +15,7 @@
 #include "daemon/peer_link.h"
 #include "daemon/watcher.h"
 #include "daemon/wgctl.h"
+#include "ice/resolver.h"
 #include "ice/servers.h"
 #include "ice/session.h"
 #include "ice/tls_relay.h"
@@ -30,6 +31,7 @@ struct daemon {
 	struct ice_server servers[ICE_SERVERS_MAX]; /* turns: ones rewritten to their relay */
 	struct tls_relay *relays[ICE_SERVERS_MAX];  /* one per turns: server, else NULL */
 	size_t n_servers;
+	struct ice_resolver *resolver; /* names in servers: their addrs */
 	struct watcher *watcher;
 	struct control_server *control;
 	GHashTable *ifaces; /* name -> struct iface */
@@ -189,11 +191,12 @@ static char **local_addresses(struct daemon *d)
 			int fam = i->ifa_addr ? i->ifa_addr->sa_family : AF_UNSPEC;
 
 			if ((fam != AF_INET && fam != AF_INET6) || (i->ifa_flags & IFF_LOOPBACK) ||
-			    !(i->ifa_flags & IFF_UP) || g_hash_table_contains(d->ifaces, i->ifa_name) ||
+			    !(i->ifa_flags & IFF_UP) ||
+			    g_hash_table_contains(d->ifaces, i->ifa_name) ||
 			    watcher_has(d->watcher, i->ifa_name, NULL))
 				continue;
-			if (fam == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(
-						       &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
+			if (fam == AF_INET6 &&
+			    IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
 				continue;
 			if (getnameinfo(i->ifa_addr,
 					fam == AF_INET ? sizeof(struct sockaddr_in)
@@ -386,7 +389,8 @@ static int status_iface(struct iface *it, struct control_status *st)
 	if (it->has_key)
 		memcpy(ci->public_key, it->key.public_key, WG_KEY_LEN);
 	ci->listen_port = it->port;
-	/* Bounded by WGCTL_UAPI_TIMEOUT_MS; counters and handshakes are not in the watcher's read. */
+	/* Bounded by WGCTL_UAPI_TIMEOUT_MS; counters and handshakes are not in the watcher's read.
+	 */
 	if (wgctl_for(it->name)->get(it->name, &dev) < 0)
 		return 0;
 	for (size_t i = 0; i < dev->n_peers && r >= 0; i++) {
@@ -505,6 +509,7 @@ static int start_relays(struct daemon *d)
 		log_info("turns: server %s:%u through local relay 127.0.0.1:%u (CA: %s)", s->host,
 			 s->port, tls_relay_port(d->relays[i]), ca ? ca : "system store");
 		g_strlcpy(s->host, "127.0.0.1", sizeof(s->host));
+		ice_server_set_addrs(s, (const char *const[]){s->host}, 1);
 		s->port = tls_relay_port(d->relays[i]);
 		s->transport = ICE_SERVER_TCP;
 		s->tls = false;
@@ -546,6 +551,27 @@ static void remove_owned(struct daemon *d)
 	d->owned = NULL;
 }
 
+/*
+ * Names in ICE server URLs are looked up (off the loop) before any session starts: one that
+ * does not resolve is a configuration error. Then again every DAEMON_RESOLVE_REFRESH_S in the
+ * background, so that a new session (a TURN REST renewal) gets current addresses; sessions
+ * copy the servers when made, so a live one keeps its own.
+ */
+static int resolve_servers(struct daemon *d)
+{
+	int r = ice_resolver_new(d->ctx, d->servers, d->n_servers, &d->resolver);
+
+	if (r < 0)
+		return r;
+	r = ice_resolver_wait(d->resolver);
+	if (r < 0) {
+		log_error("--ice-server: a server's name did not resolve (see above): exiting");
+		return r;
+	}
+	ice_resolver_refresh_every(d->resolver, DAEMON_RESOLVE_REFRESH_S);
+	return 0;
+}
+
 int daemon_run(const struct config *cfg)
 {
 	struct daemon d = {.cfg = cfg};
@@ -579,13 +605,16 @@ int daemon_run(const struct config *cfg)
 	r = start_relays(&d);
 	if (r < 0)
 		goto out;
+	r = resolve_servers(&d);
+	if (r < 0)
+		goto out;
 	r = create_missing(&d);
 	if (r < 0)
 		goto out;
 	r = control_server_new(d.ctx, &cc, &d.control);
 	if (r < 0) {
-		log_error("control socket %s: %s", cfg->socket ? cfg->socket : CONTROL_SOCKET_DEFAULT,
-			  strerror(-r));
+		log_error("control socket %s: %s",
+			  cfg->socket ? cfg->socket : CONTROL_SOCKET_DEFAULT, strerror(-r));
 		goto out;
 	}
 	r = watcher_new(d.ctx, &wc, &d.watcher);
@@ -605,6 +634,7 @@ out:
 	g_hash_table_destroy(d.ifaces);
 	remove_owned(&d);
 	d.control = control_server_free(d.control);
+	d.resolver = ice_resolver_free(d.resolver);
 	for (size_t i = 0; i < d.n_servers; i++)
 		d.relays[i] = tls_relay_free(d.relays[i]);
 	g_main_loop_unref(d.loop);

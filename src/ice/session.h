@@ -115,7 +115,11 @@ struct ice_session_callbacks {
 
 struct ice_session_config {
 	bool controlling; /* the peer with the smaller public key controls: the caller decides */
-	const struct ice_server *servers; /* copied; at most one STUN server is used */
+	/*
+	 * Copied; at most one STUN server is used. Each server's addrs are used for host
+	 * candidates of their family (a name resolving to IPv4 and IPv6 serves both).
+	 */
+	const struct ice_server *servers;
 	size_t n_servers;
 	bool udp; /* UDP candidates */
 	bool tcp; /* ICE-TCP candidates (RFC 6544) */
@@ -141,7 +145,7 @@ struct ice_session;
 
 /*
  * Returns 0, -EINVAL (bad config: no transport, more than ICE_SERVERS_MAX servers, a server
- * HOST that is not an address literal: names are not resolved yet), -EPROTONOSUPPORT (a turns:
+ * whose name is not resolved yet: no addrs, see ice/resolver.h), -EPROTONOSUPPORT (a turns:
  * server: no TLS wrapper yet), -ENOMEM. Nothing is called back before ice_session_start().
  */
 int ice_session_new(GMainContext *ctx, const struct ice_session_config *cfg,

@@ -4,6 +4,12 @@
 # `wice signal` and coturn on the wan. Nobody configures an endpoint: the daemons trade ICE
 # candidates through the signal server and point WireGuard at their proxies. Cases:
 #   lan        both hosts on one LAN (router kind none): host candidates
+#   lan6       both hosts on one LAN (behind eim) with IPv6 only (their IPv4 addresses removed):
+#              signal server and STUN over IPv6, the pair host/host between the fd00:: addresses,
+#              the direct path's nftables rules on ip6
+#   symmetric6 both behind symmetric NATs with IPv6 only, TURN over UDP to coturn's IPv6
+#              address: relayed through the proxy (coturn hands out IPv4 relayed addresses, the
+#              RFC 6156 default: libnice does not ask for an IPv6 one)
 #   eim        each host behind its own endpoint-independent NAT: srflx / prflx, direct
 #   symmetric  both behind symmetric NATs, TURN over UDP: relayed
 #   udpblocked one host behind a router that drops outgoing UDP, the other behind eim: the
@@ -23,6 +29,9 @@
 #              filtered-out interface is neither touched nor listed
 #   kernel     like lan, on kernel WireGuard interfaces (ip link add type wireguard); skipped,
 #              with a note and no count, where the module is missing
+#   names      symmetric NATs, STUN and TURN given by name (relay.wice.test: the relay's IPv4 and
+#              IPv6 addresses in each host's /etc/netns/NS/hosts): still relayed; and a daemon
+#              whose TURN server's name does not resolve exits with an error
 #   renew      (not in the default list: ~60 s) symmetric NATs, a TURN REST server with
 #              lifetime=60: at 45 s each daemon replaces its ICE session; the tunnel works after
 # Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
@@ -47,7 +56,8 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 done
 : "${E2E_BYTES:=4000000}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(lan eim symmetric udpblocked turns icetcp create wggo alone kernel)
+[ ${#CASES[@]} -gt 0 ] ||
+	CASES=(lan lan6 eim symmetric symmetric6 names udpblocked turns icetcp create wggo alone kernel)
 
 e2e_init
 wice_snapshot
@@ -57,6 +67,8 @@ STUN="stun:$NAT_RELAY4:$NAT_STUN_PORT"
 TURN_UDP="turn:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_STUN_PORT?transport=udp"
 TURN_TCP="turn:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_STUN_PORT?transport=tcp"
 TURNS="turns:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_TLS_PORT"
+BACKEND6="ws://[$NAT_RELAY6]:$SIG_PORT/"
+STUN6="stun:[$NAT_RELAY6]:$NAT_STUN_PORT"
 
 nat_wan
 if ! nat_relay; then
@@ -65,7 +77,8 @@ if ! nat_relay; then
 fi
 # coturn's self-signed certificate (subjectAltName IP:$NAT_RELAY4) for the turns: case.
 export WICE_TURNS_CA_FILE="$NAT_TURN_DIR/cert.pem"
-nat_bg relay "$WICE" signal --ws "0.0.0.0:$SIG_PORT" >"$E2E_TMP/signal.log" 2>&1
+# [::]: one listener for both families (the lan6 case's hosts have no IPv4).
+nat_bg relay "$WICE" signal --ws "[::]:$SIG_PORT" >"$E2E_TMP/signal.log" 2>&1
 wait_listen "$(nat_ns relay)" "$SIG_PORT" || { fail "wice signal listens"; exit 1; }
 
 declare -A DAEMON_PID # host -> daemon PID
@@ -75,7 +88,7 @@ daemon_start() {
 	local host=$1 iface=$2 args=()
 	shift 2
 	for s in "$@"; do args+=(--ice-server "$s"); done
-	nat_bg "$host" "$WICE" daemon --backend "$BACKEND" "${args[@]}" \
+	nat_bg "$host" "$WICE" daemon --backend "${CASE_BACKEND:-$BACKEND}" "${args[@]}" \
 		--socket "$E2E_TMP/$host.sock" --log-level debug "$iface" \
 		>"$E2E_TMP/daemon-$host.log" 2>&1
 	DAEMON_PID[$host]=$NAT_BG_PID
@@ -141,7 +154,8 @@ endpoint_is_direct() {
 import json, os
 p = [p for i in json.loads(os.environ["STATUS_JSON"])["interfaces"] for p in i["peers"]][0]
 r = (p.get("selected_pair") or {}).get("remote") or {}
-print("%s:%s" % (r.get("address"), r.get("port")))' 2>/dev/null)
+a = r.get("address") or ""
+print(("[%s]:%s" if ":" in a else "%s:%s") % (a, r.get("port")))' 2>/dev/null)
 		if [[ $ep != 127.0.0.1:* && $ep == "$want" ]]; then
 			note "$1 $2: endpoint $ep (direct)"
 			return 0
@@ -160,6 +174,77 @@ direct_rules() {
 		grep -c 'udp dport set\|udp sport set')
 	note "$1: $n port rewrite rule(s) in inet wice"
 	[ "$n" -ge 2 ]
+}
+
+# pair_v6_host HOST PEER: HOST's selected pair is host/host from HOST's IPv6 address to PEER's,
+# and its table inet wice matches the peer on ip6 (the direct path's rules).
+pair_v6_host() {
+	local json rules
+	json=$(status_json "$1") || return 1
+	STATUS_JSON=$json "$PYTHON" -c '
+import json, os, sys
+p = [p for i in json.loads(os.environ["STATUS_JSON"])["interfaces"] for p in i["peers"]][0]
+l, r = p["selected_pair"]["local"], p["selected_pair"]["remote"]
+print("# %s [%s]:%s -> %s [%s]:%s" % (l["type"], l["address"], l["port"], r["type"],
+      r["address"], r["port"]))
+sys.exit(0 if (l["type"], r["type"], l["address"], r["address"]) ==
+         ("host", "host", sys.argv[1], sys.argv[2]) else 1)' "$(nat_addr "$1" 6)" \
+		"$(nat_addr "$2" 6)" || return 1
+	rules=$(ip netns exec "$(nat_ns "$1")" nft list table inet wice 2>/dev/null |
+		grep -c "ip6 saddr $(nat_addr "$2" 6) .*udp dport set") || true
+	note "$1: $rules ip6 port rewrite rule(s) for $(nat_addr "$2" 6)"
+	[ "$rules" -ge 1 ]
+}
+
+# netns_hosts HOST LINE...: an /etc/hosts for what runs in HOST's namespace (`ip netns exec`
+# bind-mounts /etc/netns/NS/hosts over /etc/hosts); netns_hosts_rm HOST removes it (and
+# lib.sh's cleanup, at exit).
+netns_hosts() {
+	local ns
+	ns=$(nat_ns "$1")
+	shift
+	mkdir -p "/etc/netns/$ns"
+	printf '%s\n' "127.0.0.1 localhost" "$@" >"/etc/netns/$ns/hosts"
+}
+netns_hosts_rm() {
+	rm -rf "/etc/netns/$(nat_ns "$1")"
+	rmdir /etc/netns 2>/dev/null || true # only if no one else uses it
+}
+
+# probe_count HOST: the counter of HOST's table ip6 wice_probe moved (prints it).
+probe_count() {
+	local n
+	n=$(ip netns exec "$(nat_ns "$1")" nft list table ip6 wice_probe |
+		sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+	note "$1: ${n:-?} packet(s) to [$NAT_RELAY6]:$NAT_STUN_PORT"
+	[ "${n:-0}" -gt 0 ]
+}
+
+# bad_name: a daemon whose TURN server's name does not resolve (RFC 6761 .invalid) exits by
+# itself, with an error status and the name in its log (it manages only a missing interface).
+# Its DNS server is 127.0.0.1, where nothing listens: an answer at once, whatever the machine's
+# own resolver would do from a namespace (the query can be dropped: 10 s of retries).
+bad_name() {
+	local rc=0 log=$E2E_TMP/daemon-badname.log ns
+	ns=$(nat_ns relay)
+	mkdir -p "/etc/netns/$ns"
+	printf '%s\n' "nameserver 127.0.0.1" "options timeout:1 attempts:1" \
+		>"/etc/netns/$ns/resolv.conf"
+	ip netns exec "$ns" timeout 10 "$WICE" daemon --backend "$BACKEND" \
+		--ice-server "turn:u:p@wice-test.invalid:$NAT_STUN_PORT" \
+		--socket "$E2E_TMP/badname.sock" "nx$E2E_ID" >"$log" 2>&1 || rc=$?
+	netns_hosts_rm relay
+	note "exit status $rc: $(grep -m1 'wice-test.invalid' "$log")"
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "wice-test.invalid: cannot resolve" "$log"
+}
+
+# no_ipv4 HOST...: no IPv4 address on any HOST but 127.0.0.1 (everything goes over IPv6).
+no_ipv4() {
+	local h a
+	for h in "$@"; do
+		a=$(ip -n "$(nat_ns "$h")" -4 -o addr show | awk '$4 != "127.0.0.1/8" { print $4 }')
+		[ -z "$a" ] || { note "$h has IPv4 $a"; return 1; }
+	done
 }
 
 # no_direct_rules HOST: no chain left in HOST's table inet wice (or no table).
@@ -257,8 +342,11 @@ run_case() {
 	CASE_N=$((CASE_N + 1))
 	h1="${name:0:3}a"
 	h2="${name:0:3}b"
+	[ -z "${CASE_V6:-}" ] || { h1="${name:0:2}6a"; h2="${name:0:2}6b"; }
 	if [ "$kind" = none ]; then
 		nat_lan "r$h1" none "$h1" "$h2"
+	elif [ "$kind" = lan6 ]; then
+		nat_lan "r$h1" eim "$h1" "$h2" # one LAN, private (fd00:0:0:N::) addresses
 	else
 		k1=${kind%%/*}
 		k2=${kind##*/}
@@ -266,6 +354,24 @@ run_case() {
 		nat_router "$k2" "r$h2" && nat_host "$h2" "r$h2"
 	fi
 	[ "$name" != icetcp ] || drop_udp "$h1" || fail "$name: $h1 drops UDP"
+	if [ -n "${CASE_V6:-}" ]; then # IPv6 only: no IPv4 address (nor route) on either host
+		ip -n "$(nat_ns "$h1")" -4 addr flush dev "${NAT_IF[$h1]}"
+		ip -n "$(nat_ns "$h2")" -4 addr flush dev "${NAT_IF[$h2]}"
+		check "$name: no IPv4 address on $h1 and $h2 but loopback's" no_ipv4 "$h1" "$h2"
+	fi
+	if [ -n "${CASE_HOSTS:-}" ]; then
+		netns_hosts "$h1" "$CASE_HOSTS"
+		netns_hosts "$h2" "$CASE_HOSTS"
+		# counts what h1 sends to the relay's IPv6 address (the name's AAAA record)
+		ip netns exec "$(nat_ns "$h1")" nft -f - <<-EOF
+			table ip6 wice_probe {
+				chain out {
+					type filter hook output priority 0;
+					ip6 daddr $NAT_RELAY6 udp dport $NAT_STUN_PORT counter
+				}
+			}
+		EOF
+	fi
 	i1="d${CASE_N}a$E2E_ID"
 	i2="d${CASE_N}b$E2E_ID"
 	key_new "$h1"
@@ -343,6 +449,18 @@ run_case() {
 		check "$name: status on $h1: still relayed after the ICE-TCP attempt" \
 			status_check "$h1" "$types" "$relayed"
 	fi
+	if [ "$kind" = lan6 ]; then
+		check "$name: $h1's pair is host/host over IPv6, ip6 direct rules" \
+			pair_v6_host "$h1" "$h2"
+		check "$name: $h2's pair is host/host over IPv6, ip6 direct rules" \
+			pair_v6_host "$h2" "$h1"
+	fi
+	if [ -n "${CASE_HOSTS:-}" ]; then
+		check "$name: $h1's daemon resolved relay.wice.test to IPv4 and IPv6" \
+			grep -qF "ICE server relay.wice.test: $NAT_RELAY4 $NAT_RELAY6" \
+			"$E2E_TMP/daemon-$h1.log"
+		check "$name: $h1 sent STUN/TURN to the name's IPv6 address too" probe_count "$h1"
+	fi
 	if [ "$name" = udpblocked ]; then
 		check "$name: $h1 holds TURN over TCP to the relay (no UDP leaves its LAN)" \
 			turn_over_tcp "$h1"
@@ -368,6 +486,10 @@ run_case() {
 		endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
 	wg_stop "$i1"
 	wg_stop "$i2"
+	if [ -n "${CASE_HOSTS:-}" ]; then
+		netns_hosts_rm "$h1"
+		netns_hosts_rm "$h2"
+	fi
 }
 
 # wait_iface NS IFACE: until IFACE exists in NS and its UAPI socket answers (5 s).
@@ -523,6 +645,17 @@ run_kernel_case() {
 for c in "${CASES[@]}"; do
 	case $c in
 	lan) run_case lan none host false "$STUN" ;;
+	lan6) CASE_V6=1 CASE_BACKEND=$BACKEND6 run_case lan6 lan6 host false "$STUN6" ;;
+	symmetric6)
+		CASE_V6=1 CASE_BACKEND=$BACKEND6 run_case symmetric6 symmetric relay true \
+			"turn:$NAT_TURN_USER:$NAT_TURN_PASS@[$NAT_RELAY6]:$NAT_STUN_PORT?transport=udp"
+		;;
+	names)
+		CASE_HOSTS=$(printf '%s relay.wice.test\n' "$NAT_RELAY4" "$NAT_RELAY6") \
+			run_case names symmetric relay true "stun:relay.wice.test:$NAT_STUN_PORT" \
+			"turn:$NAT_TURN_USER:$NAT_TURN_PASS@relay.wice.test:$NAT_STUN_PORT?transport=udp"
+		check "names: a daemon whose TURN server's name does not resolve exits" bad_name
+		;;
 	eim) run_case eim eim srflx,prflx false "$STUN" ;;
 	symmetric) run_case symmetric symmetric relay true "$TURN_UDP" ;;
 	udpblocked)
