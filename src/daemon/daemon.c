@@ -11,6 +11,7 @@
 #include <time.h>
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/nft.h"
 #include "daemon/peer_link.h"
 #include "daemon/watcher.h"
 #include "daemon/wgctl.h"
@@ -568,5 +569,6 @@ out:
 	for (size_t i = 0; i < d.n_servers; i++)
 		d.relays[i] = tls_relay_free(d.relays[i]);
 	g_main_loop_unref(d.loop);
+	nft_close();
 	return r;
 }

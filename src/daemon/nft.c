@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <glib.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <nftables/libnftables.h>
 #include "daemon/nft.h"
 #include "util/log.h"
 
@@ -24,48 +22,85 @@ void nft_peer_id(char ret[static NFT_ID_MAX], const char *ifname, const uint8_t 
 		 peer_key[2], peer_key[3]);
 }
 
-/* Runs `nft -f -` with script on its standard input. 0, or -EIO (logged). */
-static int nft_run(const char *script)
+/*
+ * One libnftables context for the process, on the loop's thread only: made on first use, so
+ * the rules cost no fork and exec of the CLI. Output and errors go to its buffers.
+ */
+static struct nft_ctx *nft;
+
+static int nft_get(struct nft_ctx **ret)
 {
-	size_t len = strlen(script), off = 0;
-	int in[2], status;
-	pid_t pid;
+	if (!nft) {
+		nft = nft_ctx_new(NFT_CTX_DEFAULT);
+		if (!nft)
+			return -ENOMEM;
+		if (nft_ctx_buffer_output(nft) < 0 || nft_ctx_buffer_error(nft) < 0) {
+			nft_ctx_free(nft);
+			nft = NULL;
+			return -ENOMEM;
+		}
+	}
+	*ret = nft;
+	return 0;
+}
 
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		int r = -errno;
+void nft_close(void)
+{
+	if (nft)
+		nft_ctx_free(nft);
+	nft = NULL;
+}
 
-		close(in[0]);
-		close(in[1]);
+/*
+ * nft's error text as one log line: its "Error: ..." lines. Not the command line it prints
+ * under each with carets: from a buffer of several lines, libnftables 1.0.6 prints the first
+ * line whichever failed; the script goes to the debug log instead.
+ */
+static void log_nft_error(const char *what, const char *id, const char *err, const char *script)
+{
+	g_auto(GStrv) lines = g_strsplit(err ? err : "", "\n", -1);
+	g_autoptr(GString) msg = g_string_new(NULL);
+
+	for (char **l = lines; *l; l++) {
+		if (g_str_has_prefix(*l, "Error: ") || strstr(*l, ": Error: "))
+			g_string_append_printf(msg, "%s%s", msg->len ? "; " : "", *l);
+	}
+	log_warn("nftables: %s %s: %s", what, id, msg->len ? msg->str : "failed (no error text)");
+	log_debug("nftables: the commands were:\n%s", script);
+}
+
+/*
+ * Runs script, one transaction: all of it or nothing. 0, or -EIO (logged with nft's error
+ * text). With ret_output, the command's output (JSON when json), valid until the next call.
+ */
+static int nft_run(const char *what, const char *id, const char *script, bool json,
+		   const char **ret_output)
+{
+	struct nft_ctx *ctx;
+	unsigned int flags;
+	int r;
+
+	r = nft_get(&ctx);
+	if (r < 0) {
+		log_warn("nftables: %s %s: no libnftables context: %s", what, id, strerror(-r));
 		return r;
 	}
-	if (pid == 0) {
-		if (dup2(in[0], STDIN_FILENO) < 0)
-			_exit(127);
-		execlp("nft", "nft", "-f", "-", (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	while (off < len) {
-		ssize_t w = write(in[1], script + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	close(in[1]);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		log_warn("nft failed (status %d) on:\n%s", status, script);
+	flags = nft_ctx_output_get_flags(ctx);
+	nft_ctx_output_set_flags(ctx, json ? flags | NFT_CTX_OUTPUT_JSON
+					   : flags & ~(unsigned int)NFT_CTX_OUTPUT_JSON);
+	r = nft_run_cmd_from_buffer(ctx, script);
+	nft_ctx_output_set_flags(ctx, flags);
+	/* Reading a buffer also empties it for the next command. */
+	if (r != 0) {
+		log_nft_error(what, id, nft_ctx_get_error_buffer(ctx), script);
+		nft_ctx_get_output_buffer(ctx);
 		return -EIO;
 	}
+	nft_ctx_get_error_buffer(ctx);
+	if (ret_output)
+		*ret_output = nft_ctx_get_output_buffer(ctx);
+	else
+		nft_ctx_get_output_buffer(ctx);
 	return 0;
 }
 
@@ -111,6 +146,7 @@ int nft_direct_set(const char *id, const struct sockaddr_storage *local,
 		ldst[INET6_ADDRSTRLEN + 16] = "", lsrc[INET6_ADDRSTRLEN + 16] = "";
 	const char *ip = remote->ss_family == AF_INET6 ? "ip6" : "ip";
 	uint16_t lp, rp;
+	gint64 t0;
 	GString *s;
 	int r;
 
@@ -134,7 +170,11 @@ int nft_direct_set(const char *id, const struct sockaddr_storage *local,
 		"udp sport set %u\n",
 		id, ip, ra, ldst, rp, lp, id, ip, ra, ldst, rp, lp, wg_port, id, ip, ra, lsrc, rp,
 		lp, id, ip, ra, rp, wg_port, lp);
-	r = nft_run(s->str);
+	t0 = g_get_monotonic_time();
+	r = nft_run("setting the direct path's rules for", id, s->str, false, NULL);
+	if (r == 0)
+		log_debug("nftables: rules for %s set in %" G_GINT64_FORMAT " us", id,
+			  g_get_monotonic_time() - t0);
 	g_string_free(s, TRUE);
 	return r;
 }
@@ -149,7 +189,8 @@ int nft_direct_clear(const char *id)
 			       "delete chain " NFT_TABLE " pre_%s\n"
 			       "delete chain " NFT_TABLE " out_%s\n",
 			       id, id);
-	r = nft_run(s->str);
+	r = nft_run("deleting the direct path's chains of", id, s->str, false, NULL);
 	g_string_free(s, TRUE);
 	return r;
 }
+

@@ -16,8 +16,9 @@
  * server-reflexive candidates. nft's payload statements on transport ports fix the UDP
  * checksum.
  *
- * Each peer has its own two base chains (pre_ID, out_ID), replaced or deleted as a whole.
- * v1 runs the nft CLI (`nft -f -`, the rules on its standard input); libnftables would do.
+ * Each peer has its own two base chains (pre_ID, out_ID), replaced or deleted as a whole, each
+ * change one nftables transaction through libnftables, in process (one context, made on first
+ * use, on the loop's thread only).
  */
 #ifndef WICE_DAEMON_NFT_H
 #define WICE_DAEMON_NFT_H
@@ -32,12 +33,16 @@ void nft_peer_id(char ret[static NFT_ID_MAX], const char *ifname, const uint8_t 
 
 /*
  * Installs (or replaces) the peer's rules: local is the ICE socket's address (getsockname),
- * remote the peer's, both of one family. 0 or -errno (nft missing or failing: -EIO).
+ * remote the peer's, both of one family. 0 or -errno (nftables refusing them: -EIO, logged
+ * with nft's error text).
  */
 int nft_direct_set(const char *id, const struct sockaddr_storage *local,
 		   const struct sockaddr_storage *remote, uint16_t wg_port);
 
 /* Deletes the peer's chains, if any. 0 or -errno. */
 int nft_direct_clear(const char *id);
+
+/* Frees the libnftables context (the daemon stopping). */
+void nft_close(void);
 
 #endif
