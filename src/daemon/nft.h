@@ -23,6 +23,8 @@
 #ifndef WICE_DAEMON_NFT_H
 #define WICE_DAEMON_NFT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -41,6 +43,24 @@ int nft_direct_set(const char *id, const struct sockaddr_storage *local,
 
 /* Deletes the peer's chains, if any. 0 or -errno. */
 int nft_direct_clear(const char *id);
+
+/* A peer's chains left by an earlier daemon: its id, and the peer's address in its rules. */
+struct nft_stale {
+	char id[NFT_ID_MAX];
+	struct sockaddr_storage remote; /* AF_UNSPEC: the rules named none */
+};
+
+/*
+ * Deletes the chains of ifname's peers from `inet wice` (this namespace's), which only a
+ * daemon that did not stop cleanly (SIGKILL) leaves behind: a running daemon owns the chains
+ * of the interfaces it manages. ret (g_free) lists their peers, for nft_stale_find. Chains of
+ * other interfaces (another daemon's) are untouched. 0 or -errno (-EIO: nft failed, logged).
+ */
+int nft_sweep(const char *ifname, struct nft_stale **ret, size_t *ret_n);
+
+/* Whether an earlier daemon's chains for peer id pointed at ep (WireGuard's endpoint). */
+bool nft_stale_find(const struct nft_stale *stale, size_t n, const char *id,
+		    const struct sockaddr_storage *ep);
 
 /* Frees the libnftables context (the daemon stopping). */
 void nft_close(void);
