@@ -14,6 +14,7 @@
 #include "daemon/daemon.h"
 #include "daemon/nft.h"
 #include "daemon/peer_link.h"
+#include "daemon/privs.h"
 #include "daemon/watcher.h"
 #include "daemon/wgctl.h"
 #include "ice/servers.h"
@@ -599,6 +600,10 @@ int daemon_run(const struct config *cfg)
 			  strerror(-r));
 		goto out;
 	}
+	/* Before the watcher: its reads run on threads, which would keep what they started with. */
+	r = privs_drop();
+	if (r < 0)
+		goto out;
 	r = watcher_new(d.ctx, &wc, &d.watcher);
 	if (r < 0) {
 		log_error("watcher: %s", strerror(-r));
