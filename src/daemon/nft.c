@@ -358,8 +358,12 @@ int nft_sweep(const char *ifname, struct nft_stale **ret, size_t *ret_n)
 	int r;
 
 	r = nft_run("listing the inet tables for", ifname, "list ruleset inet", true, &out);
-	if (r == 0)
+	if (r == 0) {
 		r = sweep_parse(out, ifname, del, stale);
+		if (r < 0)
+			log_warn("nftables: %s: unreadable JSON listing: leftover chains stay",
+				 ifname);
+	}
 	if (r == 0 && del->len) {
 		r = nft_run("deleting the chains an earlier daemon left for", ifname, del->str,
 			    false, NULL);

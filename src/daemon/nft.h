@@ -54,7 +54,7 @@ struct nft_stale {
  * Deletes the chains of ifname's peers from `inet wice` (this namespace's), which only a
  * daemon that did not stop cleanly (SIGKILL) leaves behind: a running daemon owns the chains
  * of the interfaces it manages. ret (g_free) lists their peers, for nft_stale_find. Chains of
- * other interfaces (another daemon's) are untouched. 0 or -errno (-EIO: nft failed, logged).
+ * other interfaces (another daemon's) are untouched. 0 or -errno (logged).
  */
 int nft_sweep(const char *ifname, struct nft_stale **ret, size_t *ret_n);
 
