@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/own_iface.h"
+#include "daemon/nft.h"
 #include "daemon/peer_link.h"
+#include "daemon/privs.h"
 #include "daemon/watcher.h"
 #include "daemon/wgctl.h"
 #include "ice/resolver.h"
@@ -49,6 +52,9 @@ struct iface {
 	struct signal_mux *mux;
 	struct envelope_replay *replay;
 	GHashTable *links; /* base64 public key -> struct peer_link */
+	/* What an earlier daemon's chains named (nft_sweep), until the first look at the peers. */
+	struct nft_stale *stale;
+	size_t n_stale;
 };
 
 /* An envelope on its way from a backend thread to the loop. */
@@ -210,10 +216,48 @@ static char **local_addresses(struct daemon *d)
 	return (char **)g_ptr_array_free(a, FALSE);
 }
 
-static bool endpoint_is_loopback(const struct sockaddr_storage *ep)
+/* Whether some socket is bound to the loopback UDP address sin: we try to bind it. */
+static bool loopback_in_use(const struct sockaddr_in *sin)
 {
-	return ep->ss_family == AF_INET &&
-	       ntohl(((const struct sockaddr_in *)ep)->sin_addr.s_addr) >> 24 == 127;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool used;
+
+	if (fd < 0)
+		return true; /* cannot tell: someone's */
+	used = bind(fd, (const struct sockaddr *)sin, sizeof(*sin)) < 0;
+	close(fd);
+	return used;
+}
+
+/*
+ * Whether a peer the daemon does not manage yet is its to manage (docs/daemon.md, "Which
+ * peers"): no endpoint; or an endpoint an earlier daemon set, which it left behind when
+ * killed: a loopback one nothing listens on (its proxy, gone with it), or the peer's address
+ * its leftover nftables chains for this peer name (its direct path). Any other endpoint was
+ * set by hand.
+ */
+static bool peer_unclaimed(const struct iface *it, const struct wgctl_peer *p, const char *b64)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&p->endpoint;
+	char id[NFT_ID_MAX];
+
+	if (p->endpoint.ss_family == AF_UNSPEC)
+		return true;
+	if (p->endpoint.ss_family == AF_INET && ntohl(sin->sin_addr.s_addr) >> 24 == 127) {
+		if (loopback_in_use(sin))
+			return false;
+		log_info("%s: peer %s: nothing listens on its endpoint 127.0.0.1:%u (an earlier "
+			 "daemon's proxy): managing it",
+			 it->name, b64, ntohs(sin->sin_port));
+		return true;
+	}
+	nft_peer_id(id, it->name, p->public_key);
+	if (!nft_stale_find(it->stale, it->n_stale, id, &p->endpoint))
+		return false;
+	log_info("%s: peer %s: its endpoint is an earlier daemon's direct path (its chains were "
+		 "left): managing it",
+		 it->name, b64);
+	return true;
 }
 
 static void iface_add_link(struct iface *it, const struct wgctl_peer *p, const char *b64)
@@ -289,7 +333,7 @@ static void iface_sync(struct iface *it, const struct wgctl_device *dev)
 			g_hash_table_iter_remove(&iter);
 		}
 	}
-	/* New peers without a hand-set endpoint (a loopback one is a proxy of an earlier run). */
+	/* New peers without a hand-set endpoint. */
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		const struct wgctl_peer *p = &dev->peers[i];
 		char b64[WG_KEY_B64_LEN + 1];
@@ -297,10 +341,13 @@ static void iface_sync(struct iface *it, const struct wgctl_device *dev)
 		key_to_base64(b64, p->public_key);
 		if (g_hash_table_contains(it->links, b64))
 			continue;
-		if (p->endpoint.ss_family != AF_UNSPEC && !endpoint_is_loopback(&p->endpoint))
+		if (!peer_unclaimed(it, p, b64))
 			continue;
 		iface_add_link(it, p, b64);
 	}
+	/* Only the first look at the peers takes an earlier daemon's direct endpoints over. */
+	g_clear_pointer(&it->stale, g_free);
+	it->n_stale = 0;
 }
 
 static void link_free(gpointer data)
@@ -316,6 +363,7 @@ static void iface_free(gpointer data)
 	g_hash_table_destroy(it->links);
 	if (it->replay)
 		envelope_replay_free(it->replay);
+	g_free(it->stale);
 	free(it);
 }
 
@@ -334,6 +382,9 @@ static void on_interface_added(struct watcher *w, const char *name, enum watcher
 	it->links = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, link_free);
 	g_hash_table_replace(d->ifaces, it->name, it);
 	log_info("%s: managed (%s)", name, kind == WATCHER_KIND_KERNEL ? "kernel" : "uapi");
+	/* A daemon killed before (SIGKILL) left its chains: ours now (logged if it fails). */
+	if (nft_sweep(name, &it->stale, &it->n_stale) < 0)
+		it->n_stale = 0;
 }
 
 static void on_interface_removed(struct watcher *w, const char *name, void *userdata)
@@ -602,6 +653,14 @@ int daemon_run(const struct config *cfg)
 	d.ctx = g_main_context_default();
 	d.loop = g_main_loop_new(d.ctx, FALSE);
 	d.ifaces = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, iface_free);
+	/*
+	 * Before anything starts a thread (name lookups, a created interface's WireGuard, the
+	 * watcher's reads): capabilities are per thread, and those started earlier would keep
+	 * what they had. Nothing below needs more than CAP_NET_ADMIN (privs.c).
+	 */
+	r = privs_drop();
+	if (r < 0)
+		goto out;
 	r = start_relays(&d);
 	if (r < 0)
 		goto out;
@@ -638,5 +697,6 @@ out:
 	for (size_t i = 0; i < d.n_servers; i++)
 		d.relays[i] = tls_relay_free(d.relays[i]);
 	g_main_loop_unref(d.loop);
+	nft_close();
 	return r;
 }

@@ -543,6 +543,8 @@ run_create_case() {
 	check "create: status on $h1: selected pair host, relayed false" \
 		status_check "$h1" host false
 	check "create: $h1 logged the creation" grep -q "$i1: created (" "$E2E_TMP/daemon-$h1.log"
+	check "create: every thread of $h1's daemon, WireGuard's too, holds CAP_NET_ADMIN alone" \
+		caps "$h1"
 	check "create: daemon on $h1 stops on SIGTERM" daemon_stop "$h1"
 	check "create: daemon on $h2 stops on SIGTERM" daemon_stop "$h2"
 	check "create: $i1 is gone with its daemon" iface_gone "$n1" "$i1"
