@@ -23,7 +23,7 @@
 #   wan hosts           203.0.113.4 .. 9 (nat_wan_host)
 #   router N, wan side  203.0.113.(10+N), 2001:db8:ffff::(10+N)
 #   router N, LAN       NAT kinds: 10.N.0.1/24, fd00:0:0:N::1/64
-#                       none: 198.51.100.16N+1/28, 2001:db8:N::1/64 (public, routed)
+#                       none: 198.18.N.1/24, 2001:db8:N::1/64 (public, routed)
 #   hosts on LAN N      the next addresses of the LAN, from .2 / ::2 on
 
 # shellcheck disable=SC2034 # the NAT_* globals are read by the scripts that source this file
@@ -33,6 +33,7 @@ NAT_WAN_BR=""
 NAT_WAN4=203.0.113.1
 NAT_WAN6=2001:db8:ffff::1
 NAT_ROUTER_N=0
+NAT_ROUTERS_MAX=200 # 203.0.113.(10+N) on the wan; 10.N.0.0/24 or 198.18.N.0/24 behind
 NAT_WAN_HOST_N=3
 declare -A NAT_NS       # NAME -> namespace (wan hosts, routers and hosts)
 declare -A NAT_KIND     # router NAME -> none | eim | symmetric | udp-blocked
@@ -148,8 +149,8 @@ nat_wan_host() {
 # nat_router KIND NAME: a router namespace (rt-NAME-E2E_ID) with a wan side (wan interface
 # wan-E2E_ID, 203.0.113.(10+N)) and a LAN bridge (lan-E2E_ID) that nat_host attaches hosts to.
 # KIND:
-#   none         plain routing: the LAN has public addresses (198.51.100.16N/28,
-#                2001:db8:N::/64) that the wan routes to this router; no filtering
+#   none         plain routing: the LAN has public addresses (198.18.N.0/24, RFC 2544's
+#                benchmarking range, 2001:db8:N::/64) that the wan routes to this router; no filtering
 #   eim          masquerade: Linux keeps the host's source port when it is free, so the mapping
 #                is endpoint-independent and port-preserving (the common home NAT); inbound
 #                only for established flows (address-and-port-dependent filtering)
@@ -167,7 +168,7 @@ nat_router() {
 	esac
 	[ -z "${NAT_NS[$name]:-}" ] || { note "nat_router: $name exists"; return 1; }
 	n=$((NAT_ROUTER_N + 1))
-	[ "$n" -le 15 ] || { note "nat_router: 15 routers at most"; return 1; }
+	[ "$n" -le "$NAT_ROUTERS_MAX" ] || { note "nat_router: $NAT_ROUTERS_MAX routers at most"; return 1; }
 	NAT_ROUTER_N=$n
 	ns="rt-$name-$E2E_ID"
 	wan="wan-$E2E_ID"
@@ -177,10 +178,10 @@ nat_router() {
 	ns_add "$ns" || return 1
 	nat_wan_link "$ns" "$wan" "r$n" "$a4" "$a6" || return 1
 	if [ "$kind" = none ]; then
-		l4=198.51.100.$((16 * n + 1))
-		len4=28
+		l4=198.18.$n.1
+		len4=24
 		l6=2001:db8:$n::1
-		ip -n "$NAT_WAN_NS" route add "198.51.100.$((16 * n))/28" via "$a4"
+		ip -n "$NAT_WAN_NS" route add "198.18.$n.0/24" via "$a4"
 		ip -n "$NAT_WAN_NS" -6 route add "2001:db8:$n::/64" via "$a6"
 	else
 		l4=10.$n.0.1
@@ -237,6 +238,22 @@ table inet wice_nat {
 EOF
 }
 
+# nat_wait_gateway NS ADDR: until NS gets an echo reply from its router's ADDR (10 s), so that
+# nobody starts on a LAN port that does not forward yet.
+nat_wait_gateway() {
+	local t0 deadline
+	t0=$(now_ms)
+	deadline=$((t0 + 10000))
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		if ip netns exec "$1" ping -c 1 -W 0.2 -q "$2" >/dev/null 2>&1; then
+			[ $(($(now_ms) - t0)) -lt 1000 ] ||
+				note "$1: router $2 answered after $(($(now_ms) - t0)) ms"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # nat_host NAME ROUTER: a host namespace (h-NAME-E2E_ID) on ROUTER's LAN: interface
 # eth-E2E_ID, the LAN's next free address, default routes via the router.
 nat_host() {
@@ -250,8 +267,8 @@ nat_host() {
 	n=${NAT_IDX[$router]}
 	k=$((NAT_NHOSTS[$router] + 1))
 	if [ "${NAT_KIND[$router]}" = none ]; then
-		[ "$k" -le 13 ] || { note "nat_host: LAN of $router is full"; return 1; }
-		a4=198.51.100.$((16 * n + 1 + k))
+		[ "$k" -le 200 ] || { note "nat_host: LAN of $router is full"; return 1; }
+		a4=198.18.$n.$((1 + k))
 		a6=2001:db8:$n::$((1 + k))
 	else
 		[ "$k" -le 200 ] || { note "nat_host: LAN of $router is full"; return 1; }
@@ -265,15 +282,12 @@ nat_host() {
 	ns_add "$ns" || return 1
 	ip link add "$ifc" netns "$ns" type veth peer name "$peer" netns "$rns"
 	ip -n "$rns" link set "$peer" master "lan-$E2E_ID" up
-	if [ "${NAT_KIND[$router]}" = none ]; then
-		ip -n "$ns" addr add "$a4/28" dev "$ifc"
-	else
-		ip -n "$ns" addr add "$a4/24" dev "$ifc"
-	fi
+	ip -n "$ns" addr add "$a4/24" dev "$ifc"
 	ip -n "$ns" addr add "$a6/64" dev "$ifc" nodad
 	ip -n "$ns" link set "$ifc" up
 	ip -n "$ns" route add default via "${NAT_ADDR4[$router]}"
 	ip -n "$ns" -6 route add default via "${NAT_ADDR6[$router]}"
+	nat_wait_gateway "$ns" "${NAT_ADDR4[$router]}" || note "nat_host: $name cannot reach its router"
 	NAT_NS[$name]=$ns
 	NAT_IF[$name]=$ifc
 	NAT_ROUTER[$name]=$router
