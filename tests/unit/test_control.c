@@ -88,6 +88,15 @@ static int get_status(struct control_status *st, void *userdata)
 		strcpy(p->remote.transport, "udp");
 		p->relayed = true;
 		strcpy(p->relay_reason, "symmetric NAT \"both\" sides\n");
+		p->ice_restarts = UINT32_MAX;
+		p->last_restart = 1700000100;
+		strcpy(p->last_restart_reason, "local address change");
+		p->pair_changes = 3;
+		p->pair_selected = 1700000200;
+		p->connected_since = 1700000050;
+		p->recoveries = 2;
+		p->last_recovery = 1700000150;
+		p->last_outage_ms = 4321;
 		in6 = (struct sockaddr_in6 *)&p->endpoint;
 		in6->sin6_family = AF_INET6;
 		inet_pton(AF_INET6, "fe80::1", &in6->sin6_addr);
@@ -221,6 +230,13 @@ static void test_round_trip(void **state)
 	assert_non_null(strstr(json, "\"relay_reason\":\"symmetric NAT \\\"both\\\" sides\\n\""));
 	assert_non_null(strstr(json, "\"tx_bytes\":9223372036854775807"));
 	assert_non_null(strstr(json, "\"last_handshake\":1700000000"));
+	assert_non_null(strstr(json, "\"ice_restarts\":4294967295"));
+	assert_non_null(strstr(json, "\"last_restart_reason\":\"local address change\""));
+	assert_non_null(strstr(json, "\"recoveries\":2"));
+	assert_non_null(strstr(json, "\"last_outage_ms\":4321"));
+	/* A peer with no history: zeros and a null reason. */
+	assert_non_null(strstr(json, "\"ice_restarts\":0,\"last_restart\":0,"
+				     "\"last_restart_reason\":null"));
 
 	assert_int_equal(control_status_from_json(json, len, &st, &error), 0);
 	assert_int_equal(st.n_interfaces, 2);
@@ -244,6 +260,17 @@ static void test_round_trip(void **state)
 		assert_string_equal(p->relay_reason, "symmetric NAT \"both\" sides\n");
 		assert_int_equal(p->last_handshake, 1700000000);
 		assert_int_equal(p->rx_bytes, 123456789012ULL);
+		assert_int_equal(p->ice_restarts, UINT32_MAX);
+		assert_int_equal(p->last_restart, 1700000100);
+		assert_string_equal(p->last_restart_reason, "local address change");
+		assert_int_equal(p->pair_changes, 3);
+		assert_int_equal(p->pair_selected, 1700000200);
+		assert_int_equal(p->connected_since, 1700000050);
+		assert_int_equal(p->recoveries, 2);
+		assert_int_equal(p->last_recovery, 1700000150);
+		assert_int_equal(p->last_outage_ms, 4321);
+		assert_int_equal(st.interfaces[0].peers[1].ice_restarts, 0);
+		assert_string_equal(st.interfaces[0].peers[1].last_restart_reason, "");
 		assert_int_equal(in6->sin6_family, AF_INET6);
 		assert_int_equal(ntohs(in6->sin6_port), 51820);
 		assert_int_equal(in6->sin6_scope_id, 2);
@@ -455,6 +482,22 @@ static const char *const bad_documents[] = {
 	"\"selected_pair\": null, \"relayed\": false, \"relay_reason\": null, "
 	"\"last_handshake\": 0, \"rx_bytes\": 0, \"tx_bytes\": 0, \"endpoint\": \"1.2.3\"}]}]}",
 	"{\"error\": 5}",
+	/* The members added later are optional, but never of the wrong type or range. */
+	"{\"interfaces\": [{\"name\": \"wg0\", \"kind\": \"uapi\", \"public_key\": null, "
+	"\"listen_port\": 1, \"peers\": [{\"public_key\": \"" KEY_B "\", \"state\": \"x\", "
+	"\"selected_pair\": null, \"relayed\": false, \"relay_reason\": null, "
+	"\"last_handshake\": 0, \"rx_bytes\": 0, \"tx_bytes\": 0, \"endpoint\": null, "
+	"\"ice_restarts\": 4294967296}]}]}",
+	"{\"interfaces\": [{\"name\": \"wg0\", \"kind\": \"uapi\", \"public_key\": null, "
+	"\"listen_port\": 1, \"peers\": [{\"public_key\": \"" KEY_B "\", \"state\": \"x\", "
+	"\"selected_pair\": null, \"relayed\": false, \"relay_reason\": null, "
+	"\"last_handshake\": 0, \"rx_bytes\": 0, \"tx_bytes\": 0, \"endpoint\": null, "
+	"\"last_restart_reason\": 1}]}]}",
+	"{\"interfaces\": [{\"name\": \"wg0\", \"kind\": \"uapi\", \"public_key\": null, "
+	"\"listen_port\": 1, \"peers\": [{\"public_key\": \"" KEY_B "\", \"state\": \"x\", "
+	"\"selected_pair\": null, \"relayed\": false, \"relay_reason\": null, "
+	"\"last_handshake\": 0, \"rx_bytes\": 0, \"tx_bytes\": 0, \"endpoint\": null, "
+	"\"recoveries\": -1}]}]}",
 };
 
 static void test_document_strict(void **state)
@@ -473,6 +516,9 @@ static void test_document_strict(void **state)
 			fail_msg("document %zu accepted", i);
 	assert_int_equal(control_status_from_json(good, strlen(good), &st, NULL), 0);
 	assert_int_equal(st.interfaces[0].peers[0].endpoint.ss_family, AF_INET);
+	/* An older daemon's answer, without the recovery members: read as none. */
+	assert_int_equal(st.interfaces[0].peers[0].ice_restarts, 0);
+	assert_int_equal(st.interfaces[0].peers[0].recoveries, 0);
 	control_status_clear(&st);
 }
 
