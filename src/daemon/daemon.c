@@ -32,6 +32,7 @@ struct daemon {
 	struct watcher *watcher;
 	struct control_server *control;
 	GHashTable *ifaces; /* name -> struct iface */
+	char **addrs;	    /* the local addresses the links were last given */
 	bool stopping;
 };
 
@@ -138,8 +139,7 @@ static void on_backend_state(void *ctx, struct signal_backend *b, bool connected
 	log_info("%s: signaling %s %s", it->name, b->url, connected ? "connected" : "disconnected");
 }
 
-static int iface_open_mux(struct iface *it, const uint8_t priv[static WG_KEY_LEN],
-			  const uint8_t pub[static WG_KEY_LEN])
+static int iface_mux_start(struct iface *it)
 {
 	const struct config *cfg = it->d->cfg;
 	struct signal_backend_config bc = {
@@ -149,9 +149,6 @@ static int iface_open_mux(struct iface *it, const uint8_t priv[static WG_KEY_LEN
 		.ctx = it,
 	};
 
-	memcpy(it->key.private_key, priv, WG_KEY_LEN);
-	memcpy(it->key.public_key, pub, WG_KEY_LEN);
-	it->has_key = true;
 	it->mux = signal_mux_new(&bc);
 	if (!it->mux)
 		return -ENOMEM;
@@ -163,6 +160,15 @@ static int iface_open_mux(struct iface *it, const uint8_t priv[static WG_KEY_LEN
 				 strerror(-r));
 	}
 	return 0;
+}
+
+static int iface_open_mux(struct iface *it, const uint8_t priv[static WG_KEY_LEN],
+			  const uint8_t pub[static WG_KEY_LEN])
+{
+	memcpy(it->key.private_key, priv, WG_KEY_LEN);
+	memcpy(it->key.public_key, pub, WG_KEY_LEN);
+	it->has_key = true;
+	return iface_mux_start(it);
 }
 
 static void iface_close_mux(struct iface *it)
@@ -229,6 +235,8 @@ static void iface_add_link(struct iface *it, const struct wgctl_peer *p, const c
 	struct peer_link *l;
 	int r;
 
+	g_strfreev(d->addrs);
+	d->addrs = g_strdupv(addrs);
 	memcpy(pc.local_key, it->key.public_key, WG_KEY_LEN);
 	memcpy(pc.peer_key, p->public_key, WG_KEY_LEN);
 	if (!pc.n_local_addresses)
@@ -349,6 +357,71 @@ static void on_interface_changed(struct watcher *w, const char *name, enum watch
 		iface_sync(it, dev);
 }
 
+/* WireGuard's counters, for each link's outage and silence detection. */
+static void on_interface_read(struct watcher *w, const char *name, const struct wgctl_device *dev,
+			      void *userdata)
+{
+	struct daemon *d = userdata;
+	struct iface *it = g_hash_table_lookup(d->ifaces, name);
+	char b64[WG_KEY_B64_LEN + 1];
+
+	if (!it || d->stopping)
+		return;
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		struct peer_link *l;
+
+		key_to_base64(b64, dev->peers[i].public_key);
+		l = g_hash_table_lookup(it->links, b64);
+		if (l)
+			peer_link_traffic(l, dev->peers[i].rx_bytes, dev->peers[i].tx_bytes);
+	}
+}
+
+static bool addrs_same(char **a, char **b)
+{
+	if (!a || !b || g_strv_length(a) != g_strv_length(b))
+		return false;
+	for (; *a; a++)
+		if (!g_strv_contains((const char *const *)b, *a))
+			return false;
+	return true;
+}
+
+/*
+ * The set of usable addresses changed (a WireGuard interface's own address, or link-local
+ * noise, leaves it as it was): every link gets a new session on the new set, and every
+ * signaling connection is made again, since its TCP connection may be bound to an address
+ * that is gone (it would take the backend's ping timeout to notice).
+ */
+static void on_addresses_changed(struct watcher *w, void *userdata)
+{
+	struct daemon *d = userdata;
+	char **addrs = local_addresses(d);
+	GHashTableIter ii, pi;
+	gpointer v, l;
+
+	if (d->stopping || addrs_same(addrs, d->addrs)) {
+		g_strfreev(addrs);
+		return;
+	}
+	log_info("local addresses changed: new ICE sessions, signaling connections again");
+	g_strfreev(d->addrs);
+	d->addrs = addrs;
+	g_hash_table_iter_init(&ii, d->ifaces);
+	while (g_hash_table_iter_next(&ii, NULL, &v)) {
+		struct iface *it = v;
+
+		if (it->mux) {
+			it->mux = signal_mux_free(it->mux);
+			if (iface_mux_start(it) < 0)
+				log_warn("%s: signaling: out of memory", it->name);
+		}
+		g_hash_table_iter_init(&pi, it->links);
+		while (g_hash_table_iter_next(&pi, NULL, &l))
+			peer_link_set_local_addresses(l, (const char *const *)addrs);
+	}
+}
+
 /* ---- status ---- */
 
 static void status_peer(struct iface *it, const struct wgctl_peer *p, struct control_peer *cp)
@@ -451,7 +524,7 @@ static gboolean on_usr1(gpointer data)
 	while (g_hash_table_iter_next(&ii, NULL, &it)) {
 		g_hash_table_iter_init(&pi, ((struct iface *)it)->links);
 		while (g_hash_table_iter_next(&pi, NULL, &l))
-			peer_link_restart(l, "SIGUSR1");
+			peer_link_restart(l, "manual (SIGUSR1)");
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -521,6 +594,8 @@ int daemon_run(const struct config *cfg)
 		.on_interface_added = on_interface_added,
 		.on_interface_removed = on_interface_removed,
 		.on_interface_changed = on_interface_changed,
+		.on_interface_read = on_interface_read,
+		.on_addresses_changed = on_addresses_changed,
 		.userdata = &d,
 	};
 	struct control_server_config cc = {
@@ -564,6 +639,7 @@ int daemon_run(const struct config *cfg)
 out:
 	d.watcher = watcher_free(d.watcher);
 	g_hash_table_destroy(d.ifaces);
+	g_strfreev(d.addrs);
 	d.control = control_server_free(d.control);
 	for (size_t i = 0; i < d.n_servers; i++)
 		d.relays[i] = tls_relay_free(d.relays[i]);
