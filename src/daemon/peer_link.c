@@ -942,7 +942,8 @@ void peer_link_traffic(struct peer_link *l, uint64_t rx_bytes, uint64_t tx_bytes
 {
 	int64_t now = g_get_monotonic_time();
 	bool rx = l->has_counters && rx_bytes != l->rx_bytes;
-	bool tx = l->has_counters && tx_bytes != l->tx_bytes;
+	bool tx = l->has_counters && tx_bytes != l->tx_bytes &&
+		  tx_bytes - l->tx_bytes != WG_DATA_OVERHEAD;
 
 	l->has_counters = true;
 	l->rx_bytes = rx_bytes;

@@ -61,13 +61,14 @@
 #define PEER_LINK_DIRECT_MS	  1000 /* a direct pair: WireGuard leaves the proxy this late */
 #define PEER_LINK_LOCAL_CANDIDATES 64  /* ENVELOPE_MAX_CANDIDATES */
 /*
- * WireGuard answers any data within its KEEPALIVE_TIMEOUT (10 s, a passive keepalive when it
- * has nothing to send). Sending unanswered for longer, with counters read once a second
+ * WireGuard answers any data within WG_KEEPALIVE_TIMEOUT (10 s: a keepalive when it has nothing
+ * to send). Sending data unanswered for longer, with counters read once a second
  * (WATCHER_REREAD_MS) and a second of slack for the round trip, means the path is gone even
  * though ICE still calls it connected (consent is checked with STUN, which may pass where data
- * does not, and RFC 7675 lets it take 30 s to fail): a new session.
+ * does not, and RFC 7675 lets it take 30 s to fail): a new session. A keepalive is never
+ * answered: a second in which only one went out (WG_DATA_OVERHEAD bytes) is not sending.
  */
-#define PEER_LINK_SILENCE_MS 12000
+#define PEER_LINK_SILENCE_MS ((WG_KEEPALIVE_TIMEOUT + 2) * 1000)
 /*
  * Sending unanswered this long counts as an outage for status (a recovery when traffic comes
  * back). A one-way flow, answered only by the peer's 10 s keepalives, looks the same: a
