@@ -133,6 +133,12 @@ static void print_status(const struct control_status *st)
 		}
 		if (in->listen_port)
 			printf("  listening port: %u\n", in->listen_port);
+		if (in->signaling_backends)
+			printf("  signaling: %u of %u backend%s connected, %u connection%s lost "
+			       "since the start\n",
+			       in->signaling_connected, in->signaling_backends,
+			       in->signaling_backends == 1 ? "" : "s", in->signaling_disconnects,
+			       in->signaling_disconnects == 1 ? "" : "s");
 		for (size_t j = 0; j < in->n_peers; j++)
 			print_peer(&in->peers[j]);
 	}

@@ -7,7 +7,8 @@
  * the server answers one JSON document and closes. Anything else is answered with
  * {"error": "..."} and closed. Schema of a status:
  *
- *   {"interfaces": [{"name", "kind", "public_key", "listen_port",
+ *   {"interfaces": [{"name", "kind", "public_key", "listen_port", "signaling_backends",
+ *     "signaling_connected", "signaling_disconnects",
  *     "peers": [{"public_key", "state", "selected_pair": {"local": CAND, "remote": CAND} | null,
  *                "relayed", "relay_reason", "last_handshake", "rx_bytes", "tx_bytes",
  *                "endpoint", "ice_restarts", "last_restart", "last_restart_reason",
@@ -16,9 +17,9 @@
  *   CAND = {"type", "address", "port", "transport"}
  *
  * Keys are base64 as wg(8) prints them, last_handshake and the other times unix seconds (0:
- * never), endpoint "ADDR:PORT" / "[ADDR]:PORT" or null. The members from ice_restarts on came
- * after the first version: a reader takes a missing one for 0 / null, so a newer `wice status`
- * still reads an older daemon.
+ * never), endpoint "ADDR:PORT" / "[ADDR]:PORT" or null. The signaling_* members, and the
+ * peers' from ice_restarts on, came after the first version: a reader takes a missing one for 0 /
+ * null, so a newer `wice status` still reads an older daemon.
  *
  * The server lives on a GMainContext and never blocks it: clients are non-blocking, answers
  * are buffered and written as the socket accepts them, and every client has a deadline, so a
@@ -90,6 +91,8 @@ struct control_interface {
 	bool has_public_key;
 	uint8_t public_key[CONTROL_KEY_LEN];
 	uint16_t listen_port;
+	/* Signaling backends: how many, connected now, connections lost since the start. */
+	uint32_t signaling_backends, signaling_connected, signaling_disconnects;
 	struct control_peer *peers;
 	size_t n_peers, cap_peers;
 };

@@ -171,6 +171,9 @@ static void add_interface(JsonBuilder *b, const struct control_interface *in)
 	add_string_or_null(b, "kind", in->kind);
 	add_key(b, "public_key", in->public_key, in->has_public_key);
 	add_int(b, "listen_port", in->listen_port);
+	add_int(b, "signaling_backends", in->signaling_backends);
+	add_int(b, "signaling_connected", in->signaling_connected);
+	add_int(b, "signaling_disconnects", in->signaling_disconnects);
 	json_builder_set_member_name(b, "peers");
 	json_builder_begin_array(b);
 	for (size_t i = 0; i < in->n_peers; i++)
@@ -388,6 +391,10 @@ static int read_interface(JsonObject *o, struct control_interface *in)
 	    get_int(o, "listen_port", 0, UINT16_MAX, &port) < 0)
 		return -EBADMSG;
 	in->listen_port = (uint16_t)port;
+	if (get_u32_opt(o, "signaling_backends", &in->signaling_backends) < 0 ||
+	    get_u32_opt(o, "signaling_connected", &in->signaling_connected) < 0 ||
+	    get_u32_opt(o, "signaling_disconnects", &in->signaling_disconnects) < 0)
+		return -EBADMSG;
 	for (guint i = 0; i < json_array_get_length(peers); i++) {
 		JsonNode *n = json_array_get_element(peers, i);
 		struct control_peer *p;

@@ -44,6 +44,8 @@ struct iface {
 	struct envelope_key key;
 	uint16_t port;
 	struct signal_mux *mux;
+	unsigned int sig_backends;	     /* opened in mux */
+	gint sig_connected, sig_disconnects; /* atomic: backend threads change them */
 	struct envelope_replay *replay;
 	GHashTable *links; /* base64 public key -> struct peer_link */
 };
@@ -137,6 +139,13 @@ static void on_backend_state(void *ctx, struct signal_backend *b, bool connected
 
 	/* Backend thread: the name and URL are immutable while the mux lives. */
 	log_info("%s: signaling %s %s", it->name, b->url, connected ? "connected" : "disconnected");
+	/* Backends report changes only: connected counts up and down in pairs. */
+	if (connected) {
+		g_atomic_int_inc(&it->sig_connected);
+	} else {
+		g_atomic_int_add(&it->sig_connected, -1);
+		g_atomic_int_inc(&it->sig_disconnects);
+	}
 }
 
 static int iface_mux_start(struct iface *it)
@@ -152,12 +161,15 @@ static int iface_mux_start(struct iface *it)
 	it->mux = signal_mux_new(&bc);
 	if (!it->mux)
 		return -ENOMEM;
+	it->sig_backends = 0;
 	for (size_t i = 0; i < cfg->backends.n; i++) {
 		int r = signal_mux_add(it->mux, cfg->backends.v[i]);
 
 		if (r < 0)
 			log_warn("%s: backend %s: %s, ignoring", it->name, cfg->backends.v[i],
 				 strerror(-r));
+		else
+			it->sig_backends++;
 	}
 	return 0;
 }
@@ -175,6 +187,8 @@ static void iface_close_mux(struct iface *it)
 {
 	g_hash_table_remove_all(it->links);
 	it->mux = signal_mux_free(it->mux);
+	g_atomic_int_set(&it->sig_connected, 0);
+	it->sig_backends = 0;
 	sodium_memzero(&it->key, sizeof(it->key));
 	it->has_key = false;
 }
@@ -413,6 +427,10 @@ static void on_addresses_changed(struct watcher *w, void *userdata)
 
 		if (it->mux) {
 			it->mux = signal_mux_free(it->mux);
+			/* Its connections are dropped on purpose: counted as lost. */
+			g_atomic_int_add(&it->sig_disconnects,
+					 g_atomic_int_get(&it->sig_connected));
+			g_atomic_int_set(&it->sig_connected, 0);
 			if (iface_mux_start(it) < 0)
 				log_warn("%s: signaling: out of memory", it->name);
 		}
@@ -457,6 +475,9 @@ static int status_iface(struct iface *it, struct control_status *st)
 	if (it->has_key)
 		memcpy(ci->public_key, it->key.public_key, WG_KEY_LEN);
 	ci->listen_port = it->port;
+	ci->signaling_backends = it->sig_backends;
+	ci->signaling_connected = (uint32_t)MAX(g_atomic_int_get(&it->sig_connected), 0);
+	ci->signaling_disconnects = (uint32_t)g_atomic_int_get(&it->sig_disconnects);
 	/* Bounded by WGCTL_UAPI_TIMEOUT_MS; counters and handshakes are not in the watcher's read. */
 	if (wgctl_for(it->name)->get(it->name, &dev) < 0)
 		return 0;

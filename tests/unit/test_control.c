@@ -65,6 +65,9 @@ static int get_status(struct control_status *st, void *userdata)
 	in->has_public_key = true;
 	memset(in->public_key, 0x11, sizeof(in->public_key));
 	in->listen_port = 51820;
+	in->signaling_backends = 2;
+	in->signaling_connected = 1;
+	in->signaling_disconnects = 7;
 	for (size_t i = 0; i < (f->n_peers ? f->n_peers : 2); i++) {
 		r = control_interface_add_peer(in, &p);
 		if (r < 0)
@@ -231,6 +234,7 @@ static void test_round_trip(void **state)
 	assert_non_null(strstr(json, "\"tx_bytes\":9223372036854775807"));
 	assert_non_null(strstr(json, "\"last_handshake\":1700000000"));
 	assert_non_null(strstr(json, "\"ice_restarts\":4294967295"));
+	assert_non_null(strstr(json, "\"signaling_disconnects\":7"));
 	assert_non_null(strstr(json, "\"last_restart_reason\":\"local address change\""));
 	assert_non_null(strstr(json, "\"recoveries\":2"));
 	assert_non_null(strstr(json, "\"last_outage_ms\":4321"));
@@ -244,6 +248,10 @@ static void test_round_trip(void **state)
 	assert_string_equal(st.interfaces[0].kind, "kernel");
 	assert_true(st.interfaces[0].has_public_key);
 	assert_int_equal(st.interfaces[0].listen_port, 51820);
+	assert_int_equal(st.interfaces[0].signaling_backends, 2);
+	assert_int_equal(st.interfaces[0].signaling_connected, 1);
+	assert_int_equal(st.interfaces[0].signaling_disconnects, 7);
+	assert_int_equal(st.interfaces[1].signaling_backends, 0);
 	assert_int_equal(st.interfaces[0].n_peers, 2);
 	{
 		const struct control_peer *p = &st.interfaces[0].peers[0];
