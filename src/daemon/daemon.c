@@ -350,6 +350,9 @@ static void on_interface_added(struct watcher *w, const char *name, enum watcher
 	it->replay = envelope_replay_new();
 	it->links = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, link_free);
 	g_hash_table_replace(d->ifaces, it->name, it);
+	/* What later address events are compared with, before any link is made. */
+	if (!d->addrs)
+		d->addrs = local_addresses(d);
 	log_info("%s: managed (%s)", name, kind == WATCHER_KIND_KERNEL ? "kernel" : "uapi");
 }
 
