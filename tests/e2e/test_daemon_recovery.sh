@@ -14,6 +14,10 @@
 #   addr     the tunnel is up; one host's LAN address is replaced by another (and its route):
 #            the daemon restarts ICE by itself (status: reason "local address change"), the
 #            tunnel carries ping and TCP again; the time to recovery is printed
+#   addradd  the tunnel is up; a second LAN address is added to one host while it pings 10 times
+#            a second: a new session on the new set of addresses (status: "local address
+#            change") while the old one keeps carrying the pings (make before break: at most
+#            ADDRADD_LOSS_MAX of them lost; the count is printed)
 #   symflush both NATs symmetric (the path is relayed, status says why); both NATs flushed:
 #            the TURN clients' mapped ports change, so the allocations are lost; the daemons
 #            see WireGuard sending unanswered, replace their sessions (reason "no traffic
@@ -45,7 +49,8 @@ done
 : "${E2E_BYTES:=1000000}"
 : "${RECOVERY_BOUND_S:=40}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(flush signal addr symflush silence)
+[ ${#CASES[@]} -gt 0 ] || CASES=(flush signal addr addradd symflush silence)
+ADDRADD_LOSS_MAX=1
 
 e2e_init
 wice_snapshot
@@ -315,6 +320,43 @@ case_addr() {
 	teardown adr
 }
 
+# An address added: the old path still works, and must keep carrying traffic meanwhile.
+case_addradd() {
+	local a=adda b=addb ns ifc old new ra out sent got
+	if ! setup add; then
+		fail "addradd: tunnel up before the address is added"
+		return
+	fi
+	pass "addradd: tunnel up before the address is added"
+	ns=$(nat_ns "$a")
+	ifc=${NAT_IF[$a]}
+	old=${NAT_ADDR4[$a]}
+	new=${old%.*}.$((${old##*.} + 150))
+	ra=$(status_get "$a" 'p["ice_restarts"]')
+	ip netns exec "$ns" ping -i 0.1 -c 40 -W 1 "${ADDR[$b]}" >"$E2E_TMP/addradd.ping" 2>&1 &
+	sleep 1
+	ip -n "$ns" addr add "$new/24" dev "$ifc"
+	note "$a: LAN address $new added beside $old, pinging every 0.1 s"
+	wait $! || true
+	out=$(grep -E "packets transmitted" "$E2E_TMP/addradd.ping" || true)
+	sent=$(echo "$out" | awk '{print $1}')
+	got=$(echo "$out" | awk '{print $4}')
+	note "ping: ${out:-no summary}"
+	if [ -n "$sent" ] && [ -n "$got" ] && [ $((sent - got)) -le "$ADDRADD_LOSS_MAX" ]; then
+		pass "addradd: $((sent - got)) of $sent pings lost across the new session (at most $ADDRADD_LOSS_MAX)"
+	else
+		fail "addradd: pings lost across the new session: ${out:-none}"
+	fi
+	check "addradd: status on $a: ICE restarted for the local address change" \
+		wait_status "$a" '(p["ice_restarts"] > '"$ra"', p["last_restart_reason"])' \
+		"(True, 'local address change')" 5
+	check "addradd: status on $a: connected" status_connected "$a"
+	check "addradd: TCP transfer after the new session" \
+		assert_tcp "$(nat_ns "$b")" "${ADDR[$b]}" "$ns"
+	status_recovery "$a"
+	teardown add
+}
+
 # Symmetric NATs: a relayed path. Flushing them changes the TURN clients' mapped ports.
 case_symflush() {
 	local a=syma b=symb ms rec
@@ -401,6 +443,7 @@ for c in "${CASES[@]}"; do
 	flush) case_flush ;;
 	signal) case_signal ;;
 	addr) case_addr ;;
+	addradd) case_addradd ;;
 	symflush) case_symflush ;;
 	silence) case_silence ;;
 	*) fail "unknown case $c" ;;
