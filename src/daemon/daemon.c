@@ -9,11 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "daemon/own_iface.h"
+#include "daemon/nft.h"
 #include "daemon/peer_link.h"
+#include "daemon/privs.h"
 #include "daemon/watcher.h"
 #include "daemon/wgctl.h"
+#include "ice/resolver.h"
 #include "ice/servers.h"
 #include "ice/session.h"
 #include "ice/tls_relay.h"
@@ -29,10 +34,12 @@ struct daemon {
 	struct ice_server servers[ICE_SERVERS_MAX]; /* turns: ones rewritten to their relay */
 	struct tls_relay *relays[ICE_SERVERS_MAX];  /* one per turns: server, else NULL */
 	size_t n_servers;
+	struct ice_resolver *resolver; /* names in servers: their addrs */
 	struct watcher *watcher;
 	struct control_server *control;
 	GHashTable *ifaces; /* name -> struct iface */
 	char **addrs;	    /* the local addresses the links were last given */
+	struct own_iface **owned; /* the named interfaces this daemon created, cfg->names.n */
 	bool stopping;
 };
 
@@ -48,6 +55,9 @@ struct iface {
 	gint sig_connected, sig_disconnects; /* atomic: backend threads change them */
 	struct envelope_replay *replay;
 	GHashTable *links; /* base64 public key -> struct peer_link */
+	/* What an earlier daemon's chains named (nft_sweep), until the first look at the peers. */
+	struct nft_stale *stale;
+	size_t n_stale;
 };
 
 /* An envelope on its way from a backend thread to the loop. */
@@ -207,11 +217,12 @@ static char **local_addresses(struct daemon *d)
 			int fam = i->ifa_addr ? i->ifa_addr->sa_family : AF_UNSPEC;
 
 			if ((fam != AF_INET && fam != AF_INET6) || (i->ifa_flags & IFF_LOOPBACK) ||
-			    !(i->ifa_flags & IFF_UP) || g_hash_table_contains(d->ifaces, i->ifa_name) ||
+			    !(i->ifa_flags & IFF_UP) ||
+			    g_hash_table_contains(d->ifaces, i->ifa_name) ||
 			    watcher_has(d->watcher, i->ifa_name, NULL))
 				continue;
-			if (fam == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(
-						       &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
+			if (fam == AF_INET6 &&
+			    IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
 				continue;
 			if (getnameinfo(i->ifa_addr,
 					fam == AF_INET ? sizeof(struct sockaddr_in)
@@ -225,10 +236,48 @@ static char **local_addresses(struct daemon *d)
 	return (char **)g_ptr_array_free(a, FALSE);
 }
 
-static bool endpoint_is_loopback(const struct sockaddr_storage *ep)
+/* Whether some socket is bound to the loopback UDP address sin: we try to bind it. */
+static bool loopback_in_use(const struct sockaddr_in *sin)
 {
-	return ep->ss_family == AF_INET &&
-	       ntohl(((const struct sockaddr_in *)ep)->sin_addr.s_addr) >> 24 == 127;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool used;
+
+	if (fd < 0)
+		return true; /* cannot tell: someone's */
+	used = bind(fd, (const struct sockaddr *)sin, sizeof(*sin)) < 0;
+	close(fd);
+	return used;
+}
+
+/*
+ * Whether a peer the daemon does not manage yet is its to manage (docs/daemon.md, "Which
+ * peers"): no endpoint; or an endpoint an earlier daemon set, which it left behind when
+ * killed: a loopback one nothing listens on (its proxy, gone with it), or the peer's address
+ * its leftover nftables chains for this peer name (its direct path). Any other endpoint was
+ * set by hand.
+ */
+static bool peer_unclaimed(const struct iface *it, const struct wgctl_peer *p, const char *b64)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&p->endpoint;
+	char id[NFT_ID_MAX];
+
+	if (p->endpoint.ss_family == AF_UNSPEC)
+		return true;
+	if (p->endpoint.ss_family == AF_INET && ntohl(sin->sin_addr.s_addr) >> 24 == 127) {
+		if (loopback_in_use(sin))
+			return false;
+		log_info("%s: peer %s: nothing listens on its endpoint 127.0.0.1:%u (an earlier "
+			 "daemon's proxy): managing it",
+			 it->name, b64, ntohs(sin->sin_port));
+		return true;
+	}
+	nft_peer_id(id, it->name, p->public_key);
+	if (!nft_stale_find(it->stale, it->n_stale, id, &p->endpoint))
+		return false;
+	log_info("%s: peer %s: its endpoint is an earlier daemon's direct path (its chains were "
+		 "left): managing it",
+		 it->name, b64);
+	return true;
 }
 
 static void iface_add_link(struct iface *it, const struct wgctl_peer *p, const char *b64)
@@ -306,7 +355,7 @@ static void iface_sync(struct iface *it, const struct wgctl_device *dev)
 			g_hash_table_iter_remove(&iter);
 		}
 	}
-	/* New peers without a hand-set endpoint (a loopback one is a proxy of an earlier run). */
+	/* New peers without a hand-set endpoint. */
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		const struct wgctl_peer *p = &dev->peers[i];
 		char b64[WG_KEY_B64_LEN + 1];
@@ -314,10 +363,13 @@ static void iface_sync(struct iface *it, const struct wgctl_device *dev)
 		key_to_base64(b64, p->public_key);
 		if (g_hash_table_contains(it->links, b64))
 			continue;
-		if (p->endpoint.ss_family != AF_UNSPEC && !endpoint_is_loopback(&p->endpoint))
+		if (!peer_unclaimed(it, p, b64))
 			continue;
 		iface_add_link(it, p, b64);
 	}
+	/* Only the first look at the peers takes an earlier daemon's direct endpoints over. */
+	g_clear_pointer(&it->stale, g_free);
+	it->n_stale = 0;
 }
 
 static void link_free(gpointer data)
@@ -333,6 +385,7 @@ static void iface_free(gpointer data)
 	g_hash_table_destroy(it->links);
 	if (it->replay)
 		envelope_replay_free(it->replay);
+	g_free(it->stale);
 	free(it);
 }
 
@@ -354,6 +407,9 @@ static void on_interface_added(struct watcher *w, const char *name, enum watcher
 	if (!d->addrs)
 		d->addrs = local_addresses(d);
 	log_info("%s: managed (%s)", name, kind == WATCHER_KIND_KERNEL ? "kernel" : "uapi");
+	/* A daemon killed before (SIGKILL) left its chains: ours now (logged if it fails). */
+	if (nft_sweep(name, &it->stale, &it->n_stale) < 0)
+		it->n_stale = 0;
 }
 
 static void on_interface_removed(struct watcher *w, const char *name, void *userdata)
@@ -481,7 +537,8 @@ static int status_iface(struct iface *it, struct control_status *st)
 	ci->signaling_backends = it->sig_backends;
 	ci->signaling_connected = (uint32_t)MAX(g_atomic_int_get(&it->sig_connected), 0);
 	ci->signaling_disconnects = (uint32_t)g_atomic_int_get(&it->sig_disconnects);
-	/* Bounded by WGCTL_UAPI_TIMEOUT_MS; counters and handshakes are not in the watcher's read. */
+	/* Bounded by WGCTL_UAPI_TIMEOUT_MS; counters and handshakes are not in the watcher's read.
+	 */
 	if (wgctl_for(it->name)->get(it->name, &dev) < 0)
 		return 0;
 	for (size_t i = 0; i < dev->n_peers && r >= 0; i++) {
@@ -600,10 +657,66 @@ static int start_relays(struct daemon *d)
 		log_info("turns: server %s:%u through local relay 127.0.0.1:%u (CA: %s)", s->host,
 			 s->port, tls_relay_port(d->relays[i]), ca ? ca : "system store");
 		g_strlcpy(s->host, "127.0.0.1", sizeof(s->host));
+		ice_server_set_addrs(s, (const char *const[]){s->host}, 1);
 		s->port = tls_relay_port(d->relays[i]);
 		s->transport = ICE_SERVER_TCP;
 		s->tls = false;
 	}
+	return 0;
+}
+
+/* Interfaces named on the command line are created when missing, and removed at the end. */
+static int create_missing(struct daemon *d)
+{
+	const struct config_list *names = &d->cfg->names;
+
+	d->owned = calloc(names->n ? names->n : 1, sizeof(*d->owned));
+	if (!d->owned)
+		return -ENOMEM;
+	for (size_t i = 0; i < names->n; i++) {
+		int r = own_iface_new(d->ctx, names->v[i], &d->owned[i]);
+
+		if (r == -EEXIST)
+			continue;
+		if (r < 0) {
+			log_error("%s: does not exist and cannot be created: %s", names->v[i],
+				  strerror(-r));
+			return r;
+		}
+		log_info("%s: created (%s WireGuard): configure it with wg(8)", names->v[i],
+			 own_iface_kind(d->owned[i]));
+	}
+	return 0;
+}
+
+static void remove_owned(struct daemon *d)
+{
+	if (!d->owned)
+		return;
+	for (size_t i = 0; i < d->cfg->names.n; i++)
+		d->owned[i] = own_iface_free(d->owned[i]);
+	free(d->owned);
+	d->owned = NULL;
+}
+
+/*
+ * Names in ICE server URLs are looked up (off the loop) before any session starts: one that
+ * does not resolve is a configuration error. Then again every DAEMON_RESOLVE_REFRESH_S in the
+ * background, so that a new session (a TURN REST renewal) gets current addresses; sessions
+ * copy the servers when made, so a live one keeps its own.
+ */
+static int resolve_servers(struct daemon *d)
+{
+	int r = ice_resolver_new(d->ctx, d->servers, d->n_servers, &d->resolver);
+
+	if (r < 0)
+		return r;
+	r = ice_resolver_wait(d->resolver);
+	if (r < 0) {
+		log_error("--ice-server: a server's name did not resolve (see above): exiting");
+		return r;
+	}
+	ice_resolver_refresh_every(d->resolver, DAEMON_RESOLVE_REFRESH_S);
 	return 0;
 }
 
@@ -639,13 +752,27 @@ int daemon_run(const struct config *cfg)
 	d.ctx = g_main_context_default();
 	d.loop = g_main_loop_new(d.ctx, FALSE);
 	d.ifaces = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, iface_free);
+	/*
+	 * Before anything starts a thread (name lookups, a created interface's WireGuard, the
+	 * watcher's reads): capabilities are per thread, and those started earlier would keep
+	 * what they had. Nothing below needs more than CAP_NET_ADMIN (privs.c).
+	 */
+	r = privs_drop();
+	if (r < 0)
+		goto out;
 	r = start_relays(&d);
+	if (r < 0)
+		goto out;
+	r = resolve_servers(&d);
+	if (r < 0)
+		goto out;
+	r = create_missing(&d);
 	if (r < 0)
 		goto out;
 	r = control_server_new(d.ctx, &cc, &d.control);
 	if (r < 0) {
-		log_error("control socket %s: %s", cfg->socket ? cfg->socket : CONTROL_SOCKET_DEFAULT,
-			  strerror(-r));
+		log_error("control socket %s: %s",
+			  cfg->socket ? cfg->socket : CONTROL_SOCKET_DEFAULT, strerror(-r));
 		goto out;
 	}
 	r = watcher_new(d.ctx, &wc, &d.watcher);
@@ -664,9 +791,12 @@ out:
 	d.watcher = watcher_free(d.watcher);
 	g_hash_table_destroy(d.ifaces);
 	g_strfreev(d.addrs);
+	remove_owned(&d);
 	d.control = control_server_free(d.control);
+	d.resolver = ice_resolver_free(d.resolver);
 	for (size_t i = 0; i < d.n_servers; i++)
 		d.relays[i] = tls_relay_free(d.relays[i]);
 	g_main_loop_unref(d.loop);
+	nft_close();
 	return r;
 }

@@ -16,7 +16,8 @@
 
 #include "daemon/config.h"
 
-#define DAEMON_SHUTDOWN_MS 500 /* given to ICE sessions to release their TURN allocations */
+#define DAEMON_SHUTDOWN_MS	 500 /* given to ICE sessions to release their TURN allocations */
+#define DAEMON_RESOLVE_REFRESH_S 60  /* ICE server names looked up again this often */
 
 /* Runs the daemon with cfg until a signal stops it. Returns 0 or a negative errno. */
 int daemon_run(const struct config *cfg);

@@ -16,12 +16,15 @@
  * server-reflexive candidates. nft's payload statements on transport ports fix the UDP
  * checksum.
  *
- * Each peer has its own two base chains (pre_ID, out_ID), replaced or deleted as a whole.
- * v1 runs the nft CLI (`nft -f -`, the rules on its standard input); libnftables would do.
+ * Each peer has its own two base chains (pre_ID, out_ID), replaced or deleted as a whole, each
+ * change one nftables transaction through libnftables, in process (one context, made on first
+ * use, on the loop's thread only).
  */
 #ifndef WICE_DAEMON_NFT_H
 #define WICE_DAEMON_NFT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -32,12 +35,34 @@ void nft_peer_id(char ret[static NFT_ID_MAX], const char *ifname, const uint8_t 
 
 /*
  * Installs (or replaces) the peer's rules: local is the ICE socket's address (getsockname),
- * remote the peer's, both of one family. 0 or -errno (nft missing or failing: -EIO).
+ * remote the peer's, both of one family. 0 or -errno (nftables refusing them: -EIO, logged
+ * with nft's error text).
  */
 int nft_direct_set(const char *id, const struct sockaddr_storage *local,
 		   const struct sockaddr_storage *remote, uint16_t wg_port);
 
 /* Deletes the peer's chains, if any. 0 or -errno. */
 int nft_direct_clear(const char *id);
+
+/* A peer's chains left by an earlier daemon: its id, and the peer's address in its rules. */
+struct nft_stale {
+	char id[NFT_ID_MAX];
+	struct sockaddr_storage remote; /* AF_UNSPEC: the rules named none */
+};
+
+/*
+ * Deletes the chains of ifname's peers from `inet wice` (this namespace's), which only a
+ * daemon that did not stop cleanly (SIGKILL) leaves behind: a running daemon owns the chains
+ * of the interfaces it manages. ret (g_free) lists their peers, for nft_stale_find. Chains of
+ * other interfaces (another daemon's) are untouched. 0 or -errno (logged).
+ */
+int nft_sweep(const char *ifname, struct nft_stale **ret, size_t *ret_n);
+
+/* Whether an earlier daemon's chains for peer id pointed at ep (WireGuard's endpoint). */
+bool nft_stale_find(const struct nft_stale *stale, size_t n, const char *id,
+		    const struct sockaddr_storage *ep);
+
+/* Frees the libnftables context (the daemon stopping). */
+void nft_close(void);
 
 #endif

@@ -35,7 +35,7 @@ struct peer_link {
 	const struct ice_server *servers;
 	size_t n_servers;
 	char **local_addresses; /* NULL: libnice's choice */
-	GSource *renew_timer;
+	GSource *renew_timer, *tcp_timer;
 	unsigned int renewals;
 	enum ice_state state;
 	bool has_pair;
@@ -141,6 +141,7 @@ static int announce(struct peer_link *l)
 	msg.candidates = pp;
 	msg.n_candidates = l->n_cands;
 	msg.end_of_candidates = l->gathering_done;
+	msg.ice_tcp = ice_session_uses_tcp(l->ice);
 	return l->send(l->data, l->peer_key, &msg);
 }
 
@@ -257,6 +258,35 @@ static void restart_note(struct peer_link *l, const char *why)
  * client a new port: the server no longer knows it) fails again. One more failure means what
  * the session gathered is stale (addresses, mappings): a new session, make before break.
  */
+/*
+ * ICE-TCP second: a session starts with UDP candidates only (aggressive nomination, the first
+ * pair within a round trip); when UDP gives no direct pair, the session restarts with its TCP
+ * candidates too, and the peer answers with its own (Message.ice_tcp). ICE's priorities then
+ * prefer a direct TCP pair to a relayed one (libnice halves TCP's type preference: UDP
+ * direct > TCP direct > relayed); the last path stays in use during the restart. Returns
+ * whether the restart happened.
+ */
+static bool use_tcp(struct peer_link *l, const char *why)
+{
+	if (ice_session_use_tcp(l->ice) < 0)
+		return false; /* on already, or no TCP candidates */
+	peer_link_restart(l, why);
+	return true;
+}
+
+static gboolean on_tcp_due(gpointer data)
+{
+	struct peer_link *l = data;
+	bool relayed = l->pair.local.type == ICE_CANDIDATE_RELAY ||
+		       l->pair.remote.type == ICE_CANDIDATE_RELAY;
+
+	g_source_unref(l->tcp_timer);
+	l->tcp_timer = NULL;
+	if (!l->has_pair || relayed)
+		use_tcp(l, l->has_pair ? "relayed: trying ICE-TCP" : "no pair yet: trying ICE-TCP");
+	return G_SOURCE_REMOVE;
+}
+
 static gboolean on_restart(gpointer data)
 {
 	struct peer_link *l = data;
@@ -269,7 +299,7 @@ static gboolean on_restart(gpointer data)
 		session_replace(l, "failure");
 	else if (l->state == ICE_STATE_FAILED && l->failures > 1)
 		session_replace(l, "failure");
-	else if (l->state == ICE_STATE_FAILED)
+	else if (l->state == ICE_STATE_FAILED && !use_tcp(l, "failure, with ICE-TCP"))
 		peer_link_restart(l, "failure");
 	return G_SOURCE_REMOVE;
 }
@@ -322,6 +352,10 @@ static void on_state(void *data, enum ice_state st)
 			l->down_since = g_get_monotonic_time();
 		timer_start(l, &l->restart_timer, PEER_LINK_RESTART_MS, on_restart);
 	}
+	/* One side decides, or both would restart at once (harmless, but twice the work). */
+	if (st == ICE_STATE_CHECKING && l->controlling && !ice_session_uses_tcp(l->ice) &&
+	    !l->tcp_timer)
+		timer_start(l, &l->tcp_timer, PEER_LINK_TCP_AFTER_MS, on_tcp_due);
 }
 
 static int set_endpoint(struct peer_link *l);
@@ -424,6 +458,7 @@ static void session_replace(struct peer_link *l, const char *why)
 		 l->restarts, why,
 		 l->has_pair && !l->old_ice ? ", the old one carries traffic" : "");
 	timer_stop(&l->restart_timer);
+	timer_stop(&l->tcp_timer);
 	if (l->has_pair && !l->old_ice) {
 		l->old_ice = l->ice;
 		ice_session_set_callbacks(l->old_ice, &drain_cb, l);
@@ -735,6 +770,9 @@ void peer_link_receive(struct peer_link *l, const Wice__Signaling__Message *msg)
 		l->announces = 0;
 		changed(l);
 	}
+	/* Before the credentials: the restart they cause must tell our TCP candidates too. */
+	if (msg->ice_tcp && ice_session_use_tcp(l->ice) == 0)
+		log_info("%s: peer %s: the peer uses ICE-TCP: so do we", l->ifname, l->name);
 	if (msg->credentials)
 		remote_credentials(l, msg->credentials);
 	if (!l->remote_ufrag[0])
@@ -759,13 +797,13 @@ static int session_new(struct peer_link *l, struct ice_session **ret)
 		.n_servers = l->n_servers,
 		.udp = true,
 		/*
-		 * ICE-TCP host candidates off: with any TCP candidate libnice switches from
-		 * aggressive to regular nomination and waits for every higher-priority pair to
-		 * fail (about 2 s behind two NATs, measured: 0.17 s -> 2.2 s to the first ping).
-		 * TURN over TCP (turn:...?transport=tcp) needs no ICE-TCP: its relayed candidate
-		 * is a UDP one, the TCP connection is libnice's to the server.
+		 * ICE-TCP second (use_tcp()): with TCP candidates from the start libnice nominates
+		 * regularly and waits for every better pair to fail (measured behind two NATs:
+		 * 0.14 s -> 2.2 s to the first ping). TURN over TCP needs no ICE-TCP: its relayed
+		 * candidate is a UDP one, the TCP connection is libnice's to the server.
 		 */
-		.tcp = false,
+		.tcp = true,
+		.tcp_later = true,
 		.families = ICE_FAMILY_IPV4 | ICE_FAMILY_IPV6,
 		.local_addresses = (const char *const *)l->local_addresses,
 		.n_local_addresses = l->local_addresses ? g_strv_length(l->local_addresses) : 0,
@@ -837,6 +875,7 @@ struct peer_link *peer_link_free(struct peer_link *l)
 	timer_stop(&l->restart_timer);
 	timer_stop(&l->direct_timer);
 	timer_stop(&l->renew_timer);
+	timer_stop(&l->tcp_timer);
 	rules_clear(l);
 	l->ice = ice_session_free(l->ice);
 	l->old_ice = ice_session_free(l->old_ice);
@@ -854,6 +893,7 @@ void peer_link_close(struct peer_link *l)
 	timer_stop(&l->restart_timer);
 	timer_stop(&l->direct_timer);
 	timer_stop(&l->renew_timer);
+	timer_stop(&l->tcp_timer);
 	direct_off(l); /* the daemon stops: WireGuard back at the proxy, rules gone */
 	if (l->ice)
 		ice_session_close(l->ice);

@@ -59,6 +59,7 @@
 #define PEER_LINK_ANNOUNCE_MAX	  120
 #define PEER_LINK_RESTART_MS	  1000 /* ICE restart this long after a failure */
 #define PEER_LINK_DIRECT_MS	  1000 /* a direct pair: WireGuard leaves the proxy this late */
+#define PEER_LINK_TCP_AFTER_MS	  2000 /* no direct UDP pair this long after checks began: ICE-TCP */
 #define PEER_LINK_LOCAL_CANDIDATES 64  /* ENVELOPE_MAX_CANDIDATES */
 /*
  * WireGuard answers any data within WG_KEEPALIVE_TIMEOUT (10 s: a keepalive when it has nothing

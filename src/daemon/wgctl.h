@@ -90,6 +90,13 @@ struct wgctl_ops {
 
 extern const struct wgctl_ops wgctl_kernel, wgctl_uapi;
 
+/*
+ * A kernel WireGuard interface made or removed through rtnetlink. -EOPNOTSUPP where the
+ * module is missing, -EEXIST when the name is taken.
+ */
+int wgctl_kernel_create(const char *ifname);
+int wgctl_kernel_delete(const char *ifname);
+
 /* The UAPI socket directory: $WICE_UAPI_DIR when set and non-empty, else the default. */
 const char *wgctl_uapi_dir(void);
 

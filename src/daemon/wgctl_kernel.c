@@ -711,6 +711,51 @@ static int kernel_set_endpoint(const char *ifname, const uint8_t pub[static WGCT
 	return r;
 }
 
+/*
+ * RTM_NEWLINK (kind "wireguard", exclusive create) or RTM_DELLINK for ifname. Without the
+ * module the kernel knows no such link kind: -EOPNOTSUPP.
+ */
+static int kernel_link(const char *ifname, bool add)
+{
+	uint8_t buf[NL_REQ_SIZE];
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	struct nlattr *info;
+	struct nl nl;
+	int r;
+
+	if (!wgctl_ifname_valid(ifname))
+		return -EINVAL;
+	r = nl_open(&nl, NETLINK_ROUTE);
+	if (r < 0)
+		return r;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = add ? RTM_NEWLINK : RTM_DELLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);
+	nlh->nlmsg_seq = next_seq();
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ifname);
+	if (add) {
+		info = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, WGCTL_KERNEL_KIND);
+		mnl_attr_nest_end(nlh, info);
+	}
+	r = nl_transact(&nl, nlh, parse_ack, NULL);
+	nl_close(&nl);
+	return r;
+}
+
+int wgctl_kernel_create(const char *ifname)
+{
+	return kernel_link(ifname, true);
+}
+
+int wgctl_kernel_delete(const char *ifname)
+{
+	return kernel_link(ifname, false);
+}
+
 const struct wgctl_ops wgctl_kernel = {
 	.name = "kernel",
 	.list = kernel_list,

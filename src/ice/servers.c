@@ -263,8 +263,50 @@ int ice_server_parse(const char *url, struct ice_server *ret_srv)
 	r = check_server(&srv, seen, at != NULL);
 	if (r < 0)
 		return r;
+	if (!ice_server_is_name(&srv))
+		ice_server_set_addrs(&srv, (const char *const[]){srv.host}, 1);
 	*ret_srv = srv;
 	return 0;
+}
+
+static int addr_family(const char *a)
+{
+	struct in6_addr buf;
+
+	if (inet_pton(AF_INET, a, &buf) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, a, &buf) == 1)
+		return AF_INET6;
+	return AF_UNSPEC;
+}
+
+int ice_server_set_addrs(struct ice_server *srv, const char *const *addrs, size_t n)
+{
+	const char *v4 = NULL, *v6 = NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int fam = addrs[i] && strlen(addrs[i]) < ICE_SERVER_ADDR_MAX ? addr_family(addrs[i])
+									     : AF_UNSPEC;
+
+		if (fam == AF_INET && !v4)
+			v4 = addrs[i];
+		else if (fam == AF_INET6 && !v6)
+			v6 = addrs[i];
+	}
+	if (!v4 && !v6)
+		return -EADDRNOTAVAIL;
+	if (v4)
+		strcpy(srv->addrs[k++], v4);
+	if (v6)
+		strcpy(srv->addrs[k++], v6);
+	srv->n_addrs = k;
+	return 0;
+}
+
+bool ice_server_is_name(const struct ice_server *srv)
+{
+	return addr_family(srv->host) == AF_UNSPEC;
 }
 
 int ice_server_credentials(const struct ice_server *srv, time_t now,

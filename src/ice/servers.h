@@ -9,6 +9,7 @@
  *   turns:USER:PASS@HOST[:PORT][?transport=tcp]          (also with secret=)
  *
  * HOST is a name, an IPv4 literal or a bracketed IPv6 literal. Default ports: 3478, turns: 5349.
+ * A name is resolved later, off the main loop (ice/resolver.h): the ICE session uses addrs.
  * USER and PASS may carry %XX escapes (for ':' '@' '?' '&'). turns: is parsed and kept, marked
  * tls; the ICE session rejects it until wice has its own TLS wrapper (libnice's TURN-TLS mode
  * sends plaintext).
@@ -22,6 +23,8 @@
 
 #define ICE_SERVER_URL_MAX	    1024
 #define ICE_SERVER_HOST_MAX	    256 /* a DNS name (253) or an address literal, with NUL */
+#define ICE_SERVER_ADDR_MAX	    46	/* INET6_ADDRSTRLEN: a numeric address, with NUL */
+#define ICE_SERVER_ADDRS_MAX	    2	/* one IPv4 and one IPv6 address per server */
 #define ICE_SERVER_CRED_MAX	    256 /* user, password or REST secret, with NUL */
 #define ICE_SERVER_PORT_DEFAULT	    3478
 #define ICE_SERVER_PORT_TLS_DEFAULT 5349
@@ -42,6 +45,12 @@ struct ice_server {
 	char pass[ICE_SERVER_CRED_MAX];
 	char secret[ICE_SERVER_CRED_MAX]; /* TURN REST shared secret; "" without */
 	uint32_t lifetime;		  /* TURN REST credential lifetime in seconds */
+	/*
+	 * What the ICE session talks to: the literal itself, or what the name resolved to (the
+	 * first IPv4 and the first IPv6 address, IPv4 first). n_addrs is 0 until resolved.
+	 */
+	char addrs[ICE_SERVER_ADDRS_MAX][ICE_SERVER_ADDR_MAX];
+	size_t n_addrs;
 };
 
 /*
@@ -50,6 +59,16 @@ struct ice_server {
  * or -ENAMETOOLONG. ret_srv is written only on success.
  */
 int ice_server_parse(const char *url, struct ice_server *ret_srv);
+
+/*
+ * Replaces srv's addresses with the first IPv4 and the first IPv6 of addrs (numeric strings,
+ * in the resolver's order; anything else is skipped). Returns 0, or -EADDRNOTAVAIL when there
+ * is neither (srv unchanged).
+ */
+int ice_server_set_addrs(struct ice_server *srv, const char *const *addrs, size_t n);
+
+/* Whether srv's host is a name (to resolve) rather than an address literal. */
+bool ice_server_is_name(const struct ice_server *srv);
 
 /*
  * The credentials to use at time now: the URL's own, or for a REST server

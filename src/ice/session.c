@@ -20,9 +20,12 @@ struct ice_session {
 
 	struct ice_server servers[ICE_SERVERS_MAX];
 	size_t n_servers;
+	unsigned int families; /* ICE_FAMILY_* of the host candidates: which server addresses */
 	GSource *renew;
 
 	enum ice_state state;
+	bool tcp_gathered; /* the agent has TCP candidates */
+	bool tcp_on;	   /* and they count (ice_session_use_tcp) */
 	bool started;
 	bool local_done;
 	bool closing;
@@ -216,6 +219,8 @@ static void report_local_candidate(struct ice_session *s, const NiceCandidate *n
 	if (nc->type == NICE_CANDIDATE_TYPE_PEER_REFLEXIVE || nc->component_id != ICE_COMPONENT)
 		return;
 	if (ice_candidate_from_nice(nc, &c) < 0)
+		return;
+	if (c.transport == ICE_TRANSPORT_TCP && !s->tcp_on)
 		return;
 	if (s->cb.on_local_candidate)
 		s->cb.on_local_candidate(s->data, &c);
@@ -434,6 +439,8 @@ int ice_session_add_remote_candidate(struct ice_session *s, const struct ice_can
 		return -ESHUTDOWN;
 	if (s->n_remote >= ICE_REMOTE_CANDIDATES_MAX)
 		return -ENOBUFS;
+	if (c->transport == ICE_TRANSPORT_TCP && !s->tcp_on)
+		return -EPROTONOSUPPORT;
 	r = ice_candidate_to_nice(c, s->stream, &nc);
 	if (r < 0)
 		return r;
@@ -465,14 +472,45 @@ static int check_config(const struct ice_session_config *cfg)
 	    (cfg->n_servers && !cfg->servers) || (cfg->n_local_addresses && !cfg->local_addresses))
 		return -EINVAL;
 	for (size_t i = 0; i < cfg->n_servers; i++) {
+		const struct ice_server *srv = &cfg->servers[i];
 		NiceAddress a;
 
-		if (cfg->servers[i].tls)
+		if (srv->tls)
 			return -EPROTONOSUPPORT;
-		if (!nice_address_set_from_string(&a, cfg->servers[i].host))
+		if (!srv->n_addrs || srv->n_addrs > ICE_SERVER_ADDRS_MAX) /* a name not resolved */
 			return -EINVAL;
+		for (size_t k = 0; k < srv->n_addrs; k++)
+			if (!nice_address_set_from_string(&a, srv->addrs[k]))
+				return -EINVAL;
 	}
 	return 0;
+}
+
+static unsigned int addr_family(const char *str)
+{
+	NiceAddress a;
+
+	nice_address_init(&a);
+	if (!nice_address_set_from_string(&a, str))
+		return 0;
+	return nice_address_ip_version(&a) == 4 ? ICE_FAMILY_IPV4 : ICE_FAMILY_IPV6;
+}
+
+/*
+ * The families host candidates are gathered in: a server address of another family is of no
+ * use (a socket of one family cannot reach the other), and a name that resolves to both must
+ * not cost two TURN allocations where only one can be used.
+ */
+static unsigned int local_families(const struct ice_session_config *cfg)
+{
+	unsigned int want = cfg->families ? cfg->families : ICE_FAMILY_IPV4 | ICE_FAMILY_IPV6;
+	unsigned int have = 0;
+
+	if (!cfg->local_addresses)
+		return want;
+	for (size_t i = 0; i < cfg->n_local_addresses; i++)
+		have |= addr_family(cfg->local_addresses[i]);
+	return want & have;
 }
 
 static bool family_wanted(unsigned int families, const NiceAddress *a)
@@ -523,18 +561,26 @@ static int setup_local_addresses(struct ice_session *s, const struct ice_session
 
 static void setup_agent(struct ice_session *s, const struct ice_session_config *cfg)
 {
-	const struct ice_server *stun = NULL;
+	const char *stun = NULL;
+	guint stun_port = 0;
 
-	for (size_t i = 0; i < cfg->n_servers && !stun; i++)
-		if (cfg->servers[i].kind == ICE_SERVER_STUN)
-			stun = &cfg->servers[i];
+	/* libnice takes one STUN server: the first address of a family we gather in. */
+	for (size_t i = 0; i < cfg->n_servers && !stun; i++) {
+		if (cfg->servers[i].kind != ICE_SERVER_STUN)
+			continue;
+		for (size_t k = 0; k < cfg->servers[i].n_addrs && !stun; k++) {
+			if (addr_family(cfg->servers[i].addrs[k]) & s->families) {
+				stun = cfg->servers[i].addrs[k];
+				stun_port = cfg->servers[i].port;
+			}
+		}
+	}
 	/* upnp off: it delays gathering by 200 ms and port mapping is ours to do. */
 	g_object_set(s->agent, "upnp", FALSE, "controlling-mode", (gboolean)cfg->controlling,
 		     "ice-udp", (gboolean)cfg->udp, "ice-tcp", (gboolean)cfg->tcp,
 		     "keepalive-conncheck", TRUE, NULL);
 	if (stun)
-		g_object_set(s->agent, "stun-server", stun->host, "stun-server-port",
-			     (guint)stun->port, NULL);
+		g_object_set(s->agent, "stun-server", stun, "stun-server-port", stun_port, NULL);
 	g_signal_connect(s->agent, "new-candidate-full", G_CALLBACK(on_new_candidate), s);
 	g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(on_gathering_done), s);
 	g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(on_component_state), s);
@@ -557,7 +603,10 @@ int ice_session_new(GMainContext *ctx, const struct ice_session_config *cfg,
 	for (size_t i = 0; i < cfg->n_servers; i++)
 		s->servers[i] = cfg->servers[i];
 	s->n_servers = cfg->n_servers;
+	s->families = local_families(cfg);
 	s->state = ICE_STATE_NEW;
+	s->tcp_gathered = cfg->tcp;
+	s->tcp_on = cfg->tcp && !cfg->tcp_later;
 
 	/* RFC 7675 consent freshness; libnice then sends keepalives as binding requests. */
 	s->agent = nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245,
@@ -592,6 +641,7 @@ err_agent:
 static int setup_relays(struct ice_session *s)
 {
 	time_t now = time(NULL), renew_at = 0;
+	size_t n_relays = 0;
 
 	for (size_t i = 0; i < s->n_servers; i++) {
 		const struct ice_server *srv = &s->servers[i];
@@ -606,11 +656,23 @@ static int setup_relays(struct ice_session *s)
 			return r;
 		if (renew && (!renew_at || renew < renew_at))
 			renew_at = renew;
-		if (!nice_agent_set_relay_info(
-			    s->agent, s->stream, ICE_COMPONENT, srv->host, srv->port, user, pass,
-			    srv->transport == ICE_SERVER_TCP ? NICE_RELAY_TYPE_TURN_TCP
-							     : NICE_RELAY_TYPE_TURN_UDP))
-			return -EINVAL;
+		for (size_t k = 0; k < srv->n_addrs; k++) {
+			if (!(addr_family(srv->addrs[k]) & s->families))
+				continue;
+			/* NICE_CANDIDATE_MAX_TURN_SERVERS: relay priorities are unique up to it */
+			if (n_relays == ICE_SERVERS_MAX) {
+				log_info("ice: more than %d TURN addresses, ignoring %s",
+					 ICE_SERVERS_MAX, srv->addrs[k]);
+				continue;
+			}
+			n_relays++;
+			if (!nice_agent_set_relay_info(s->agent, s->stream, ICE_COMPONENT,
+						       srv->addrs[k], srv->port, user, pass,
+						       srv->transport == ICE_SERVER_TCP
+							       ? NICE_RELAY_TYPE_TURN_TCP
+							       : NICE_RELAY_TYPE_TURN_UDP))
+				return -EINVAL;
+		}
 	}
 	if (renew_at) {
 		s->renew = g_timeout_source_new_seconds((guint)(renew_at - now));
@@ -647,6 +709,36 @@ int ice_session_restart(struct ice_session *s)
 		return -EINVAL;
 	restart_local(s);
 	return 0;
+}
+
+int ice_session_use_tcp(struct ice_session *s)
+{
+	GSList *cands;
+
+	if (s->closing)
+		return -ESHUTDOWN;
+	if (!s->tcp_gathered)
+		return -EOPNOTSUPP;
+	if (s->tcp_on)
+		return -EALREADY;
+	s->tcp_on = true;
+	if (!s->started)
+		return 0;
+	/* Trickle the TCP candidates gathered so far; the later ones follow as found. */
+	cands = nice_agent_get_local_candidates(s->agent, s->stream, ICE_COMPONENT);
+	for (GSList *i = cands; i; i = i->next) {
+		const NiceCandidate *nc = i->data;
+
+		if (nc->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+			report_local_candidate(s, nc);
+	}
+	g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
+	return 0;
+}
+
+bool ice_session_uses_tcp(const struct ice_session *s)
+{
+	return s->tcp_on;
 }
 
 int ice_session_send(struct ice_session *s, const void *buf, size_t len)

@@ -115,10 +115,21 @@ struct ice_session_callbacks {
 
 struct ice_session_config {
 	bool controlling; /* the peer with the smaller public key controls: the caller decides */
-	const struct ice_server *servers; /* copied; at most one STUN server is used */
+	/*
+	 * Copied; at most one STUN server is used. Each server's addrs are used for host
+	 * candidates of their family (a name resolving to IPv4 and IPv6 serves both).
+	 */
+	const struct ice_server *servers;
 	size_t n_servers;
-	bool udp;	       /* UDP candidates */
-	bool tcp;	       /* ICE-TCP candidates (RFC 6544) */
+	bool udp; /* UDP candidates */
+	bool tcp; /* ICE-TCP candidates (RFC 6544) */
+	/*
+	 * With tcp: gather TCP candidates, but neither report local nor accept remote ones until
+	 * ice_session_use_tcp(). RFC 6544 section 8 makes a controlling agent with any TCP
+	 * candidate nominate regularly, waiting for every better pair to fail (about 2 s behind
+	 * NATs); UDP alone keeps aggressive nomination and its first pair within one round trip.
+	 */
+	bool tcp_later;
 	unsigned int families; /* ICE_FAMILY_*; 0: both */
 	/*
 	 * Numeric addresses to gather host candidates on; NULL: every address of every interface
@@ -134,7 +145,7 @@ struct ice_session;
 
 /*
  * Returns 0, -EINVAL (bad config: no transport, more than ICE_SERVERS_MAX servers, a server
- * HOST that is not an address literal: names are not resolved yet), -EPROTONOSUPPORT (a turns:
+ * whose name is not resolved yet: no addrs, see ice/resolver.h), -EPROTONOSUPPORT (a turns:
  * server: no TLS wrapper yet), -ENOMEM. Nothing is called back before ice_session_start().
  */
 int ice_session_new(GMainContext *ctx, const struct ice_session_config *cfg,
@@ -153,6 +164,15 @@ int ice_session_add_remote_candidate(struct ice_session *s, const struct ice_can
 int ice_session_remote_gathering_done(struct ice_session *s);
 /* New local credentials, same candidates, the selected pair kept until a new one is selected. */
 int ice_session_restart(struct ice_session *s);
+/*
+ * From now on, TCP candidates count (a session made with tcp and tcp_later): local ones are
+ * reported, remote ones accepted. Follow it with ice_session_restart(), or let the peer's new
+ * credentials restart the session, so that both sides' first checks of the new generation
+ * see every TCP candidate (a controlling agent ignores TCP candidates that arrive once its
+ * checks have started).
+ */
+int ice_session_use_tcp(struct ice_session *s);
+bool ice_session_uses_tcp(const struct ice_session *s);
 /*
  * Sends one datagram on the selected pair (framed per RFC 4571 on TCP). Returns 0, -ENOTCONN
  * (no pair selected), -EMSGSIZE, -EAGAIN (a TCP pair's buffer is full).

@@ -8,10 +8,10 @@
  * owns the operation, so a completion finds its object without a lookup. Objects:
  *   struct rpc   a call slot: waits for a new call of one method, answers it (unary, or a
  *                refused Subscribe) and is freed when that answer's batch completes;
- *   struct gsub  an accepted Subscribe stream: a router_sub, a bounded queue of frames and at
- *                most one SEND_MESSAGE in flight (gRPC allows only one per call). It is freed
- *                once RECV_CLOSE_ON_SERVER has completed (the client left or the call was
- *                cancelled) and no send is in flight.
+ *   struct gsub  an accepted Subscribe stream (grpc_sub.c): a router_sub, a bounded queue of
+ *                frames and at most one SEND_MESSAGE in flight (gRPC allows only one per call).
+ *                It is freed once RECV_CLOSE_ON_SERVER has completed (the client left or the
+ *                call was cancelled) and no send is in flight.
  * Deliveries come from any thread (router_publish of either transport) under the router lock;
  * they take only the subscription's lock, as server.h's lock order requires.
  */
@@ -28,6 +28,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 #include <sodium.h>
+#include "server/grpc_internal.h"
 #include "server/server.h"
 #include "signal/envelope.h"
 #include "signal/grpc_buf.h"
@@ -38,98 +39,6 @@
 #define METHOD_CHALLENGE "/wice.signaling.Signaling/GetChallenge"
 #define METHOD_SUBSCRIBE "/wice.signaling.Signaling/Subscribe"
 #define METHOD_PUBLISH	 "/wice.signaling.Signaling/Publish"
-
-/* Calls of one method the server is ready to accept at once; more wait inside gRPC. */
-#define GSRV_SLOTS_PUBLISH 64
-#define GSRV_SLOTS_OTHER   16
-/* HTTP/2 streams per connection: a client needs a Subscribe, a challenge and a few
- * publishes; each open stream may hold up to SERVER_MAX_FRAME of an unfinished message. */
-#define GSRV_MAX_STREAMS   16
-#define GSRV_KEEPALIVE_MS  30000 /* ping idle connections, drop those that do not answer */
-#define GSRV_PING_TIMEOUT  10000
-#define GSRV_MIN_PING_MS   5000	  /* clients may ping this often (ours: every 20 s) */
-#define GSRV_IDLE_MS	   120000 /* a connection without calls is closed after this */
-#define GSRV_PEER_BUCKETS  4096
-#define GSRV_PEER_GC_MS	   10000
-#define GSRV_PUBLISH_BATCH 64 /* envelopes in one PublishRequest */
-
-enum gtag_kind {
-	T_NEW_CALL,  /* struct rpc: a call arrived (or the server shut down) */
-	T_REQUEST,   /* struct rpc: its request message arrived (or did not) */
-	T_FINISH,    /* struct rpc: the answer was sent */
-	T_SUB_SEND,  /* struct gsub: a SEND_MESSAGE completed */
-	T_SUB_CLOSE, /* struct gsub: the call is over */
-	T_SHUTDOWN,  /* struct gsrv: the server has shut down */
-};
-
-struct gtag {
-	enum gtag_kind kind;
-};
-
-enum method { M_CHALLENGE, M_SUBSCRIBE, M_PUBLISH, M_COUNT };
-
-/* Rate limit state of one peer address (one connection: "ipv4:ADDR:PORT"). */
-struct peer_rl {
-	struct peer_rl *next;
-	struct rate_limit rl;
-	char addr[];
-};
-
-struct gsrv {
-	struct signal_server *s;
-	grpc_server *server;
-	grpc_completion_queue *cq;
-	void *methods[M_COUNT];
-	pthread_t thread;
-	struct gtag shutdown_tag;
-	_Atomic bool stopping;
-	/* Peer table: only the completion queue thread touches it. */
-	uint8_t peer_seed[crypto_shorthash_KEYBYTES];
-	struct peer_rl *peers[GSRV_PEER_BUCKETS];
-	size_t n_peers;
-	uint64_t peer_gc_ms;
-	/* Calls whose request is still arriving, oldest first (all wait the same time). */
-	struct rpc *reading_head, *reading_tail;
-};
-
-struct rpc {
-	struct gtag tag;
-	enum method method;
-	bool stalled;	 /* cancelled for not finishing its request in time */
-	bool no_request; /* the request never came: counted once we know why */
-	struct gsrv *g;
-	struct rpc *prev, *next; /* reading list, oldest first */
-	uint64_t start_ms;
-	grpc_call *call;
-	gpr_timespec deadline;
-	grpc_metadata_array md;
-	grpc_byte_buffer *payload;
-	grpc_byte_buffer *reply;
-	int cancelled;
-};
-
-struct qframe {
-	struct qframe *next;
-	uint32_t len;
-	uint8_t data[];
-};
-
-struct gsub {
-	struct router_sub rs;
-	struct gsrv *g;
-	grpc_call *call;
-	struct gtag send_tag, close_tag;
-	pthread_mutex_t lock; /* protects what follows */
-	struct qframe *head, *tail;
-	uint32_t qlen, qbytes;
-	bool sending; /* one SEND_MESSAGE in flight */
-	bool closed;  /* RECV_CLOSE_ON_SERVER completed */
-	bool dead;    /* a send failed: the stream is broken, drop what comes */
-	grpc_byte_buffer *out;
-	int cancelled;
-};
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static uint64_t mono_ms(void)
 {
@@ -228,7 +137,7 @@ static bool peer_take(struct gsrv *g, grpc_call *call, size_t n)
 
 /* ---- call slots and answers ---- */
 
-static void rpc_free(struct rpc *r)
+void rpc_free(struct rpc *r)
 {
 	if (r->reply)
 		grpc_byte_buffer_destroy(r->reply);
@@ -261,7 +170,7 @@ static void rpc_request(struct gsrv *g, enum method m)
 }
 
 /* Answers the call with a status and, when reply is set, one message; frees r once sent. */
-static void rpc_finish(struct rpc *r, grpc_status_code code, const char *why)
+void rpc_finish(struct rpc *r, grpc_status_code code, const char *why)
 {
 	grpc_slice details = grpc_slice_from_static_string(why ? why : "");
 	grpc_op ops[4];
@@ -283,8 +192,7 @@ static void rpc_finish(struct rpc *r, grpc_status_code code, const char *why)
 		rpc_free(r);
 }
 
-static void rpc_fail(struct rpc *r, grpc_status_code code, const char *why,
-		     _Atomic uint64_t *counter)
+void rpc_fail(struct rpc *r, grpc_status_code code, const char *why, _Atomic uint64_t *counter)
 {
 	if (counter)
 		atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
@@ -316,269 +224,6 @@ static void handle_challenge(struct gsrv *g, struct rpc *r, const uint8_t *req, 
 	ch.nonce.len = sizeof(nonce);
 	r->reply = grpcbuf_pack(&ch.base);
 	rpc_finish(r, GRPC_STATUS_OK, NULL);
-}
-
-/* ---- Subscribe ---- */
-
-static void log_sub(const struct gsub *sub, const char *what)
-{
-	char b64[WG_KEY_B64_LEN + 1];
-	char *peer = grpc_call_get_peer(sub->call);
-
-	key_to_base64(b64, sub->rs.key);
-	log_info("signal: gRPC %s %s from %s", what, b64, peer ? peer : "?");
-	gpr_free(peer);
-}
-
-static void sub_drop_queue(struct gsub *sub)
-{
-	while (sub->head) {
-		struct qframe *f = sub->head;
-
-		sub->head = f->next;
-		free(f);
-	}
-	sub->tail = NULL;
-	sub->qlen = sub->qbytes = 0;
-}
-
-static void sub_free(struct gsub *sub)
-{
-	sub_drop_queue(sub);
-	grpc_call_unref(sub->call);
-	pthread_mutex_destroy(&sub->lock);
-	sodium_memzero(sub->rs.session_token, sizeof(sub->rs.session_token));
-	free(sub);
-}
-
-static void qframe_release(void *p)
-{
-	free(p);
-}
-
-/* Sends the queue's first frame (after the initial metadata, for the first). Called with
- * sub->lock held and nothing in flight; the frame's memory goes to gRPC, which frees it. */
-static void sub_send_next(struct gsub *sub, bool initial)
-{
-	struct qframe *f = sub->head;
-	grpc_op ops[2];
-	size_t n = 0;
-
-	if (!f || sub->dead || atomic_load_explicit(&sub->g->stopping, memory_order_relaxed))
-		return;
-	sub->head = f->next;
-	if (!sub->head)
-		sub->tail = NULL;
-	sub->qlen--;
-	sub->qbytes -= f->len;
-	sub->out = grpcbuf_from_slice(
-		grpc_slice_new_with_user_data(f->data, f->len, qframe_release, f));
-	memset(ops, 0, sizeof(ops));
-	if (initial)
-		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[n].op = GRPC_OP_SEND_MESSAGE;
-	ops[n++].data.send_message.send_message = sub->out;
-	sub->sending = true;
-	if (grpc_call_start_batch(sub->call, ops, n, &sub->send_tag, NULL) != GRPC_CALL_OK) {
-		grpc_byte_buffer_destroy(sub->out);
-		sub->out = NULL;
-		sub->sending = false;
-		sub->dead = true;
-		sub_drop_queue(sub);
-		grpc_call_cancel(sub->call, NULL);
-	}
-}
-
-static int sub_deliver(struct router_sub *rs, const uint8_t *frame, size_t len)
-{
-	struct gsub *sub = container_of(rs, struct gsub, rs);
-	struct qframe *f;
-	int ret = 0;
-
-	if (len > SERVER_MAX_FRAME)
-		return -EMSGSIZE;
-	f = malloc(sizeof(*f) + len);
-	if (!f)
-		return -ENOMEM;
-	f->next = NULL;
-	f->len = (uint32_t)len;
-	memcpy(f->data, frame, len);
-
-	pthread_mutex_lock(&sub->lock);
-	if (sub->dead || sub->closed) {
-		ret = -EPIPE;
-	} else if (sub->qlen >= SERVER_SUB_QUEUE_MAX ||
-		   sub->qbytes + len > SERVER_SUB_QUEUE_BYTES) {
-		ret = -ENOBUFS;
-	} else {
-		if (sub->tail)
-			sub->tail->next = f;
-		else
-			sub->head = f;
-		sub->tail = f;
-		sub->qlen++;
-		sub->qbytes += (uint32_t)len;
-		f = NULL;
-		if (!sub->sending)
-			sub_send_next(sub, false);
-	}
-	pthread_mutex_unlock(&sub->lock);
-	free(f);
-	return ret;
-}
-
-static const struct router_sub_ops gsub_ops = {
-	.deliver = sub_deliver,
-};
-
-static void sub_on_send(struct gsub *sub, bool ok)
-{
-	bool release;
-
-	pthread_mutex_lock(&sub->lock);
-	grpc_byte_buffer_destroy(sub->out);
-	sub->out = NULL;
-	sub->sending = false;
-	if (!ok && !sub->dead) {
-		sub->dead = true;
-		sub_drop_queue(sub);
-	}
-	if (!sub->closed)
-		sub_send_next(sub, false);
-	release = sub->closed && !sub->sending;
-	pthread_mutex_unlock(&sub->lock);
-	if (release)
-		sub_free(sub);
-}
-
-static void sub_on_close(struct gsub *sub)
-{
-	struct signal_server *s = sub->g->s;
-	bool release;
-
-	/* After this no delivery can start: they all run under the router lock. */
-	router_unsubscribe(s->router, &sub->rs);
-	atomic_fetch_add_explicit(&s->stats.disconnects, 1, memory_order_relaxed);
-	log_sub(sub, "unsubscribe");
-	pthread_mutex_lock(&sub->lock);
-	sub->closed = true;
-	sub_drop_queue(sub);
-	release = !sub->sending;
-	pthread_mutex_unlock(&sub->lock);
-	if (release)
-		sub_free(sub);
-}
-
-static int sub_token_frame(struct gsub *sub)
-{
-	Wice__Signaling__ServerFrame sf = WICE__SIGNALING__SERVER_FRAME__INIT;
-	size_t len;
-	struct qframe *f;
-
-	sf.kind_case = WICE__SIGNALING__SERVER_FRAME__KIND_SESSION_TOKEN;
-	sf.session_token.data = sub->rs.session_token;
-	sf.session_token.len = sizeof(sub->rs.session_token);
-	len = wice__signaling__server_frame__get_packed_size(&sf);
-	f = malloc(sizeof(*f) + len);
-	if (!f)
-		return -ENOMEM;
-	f->next = NULL;
-	f->len = (uint32_t)wice__signaling__server_frame__pack(&sf, f->data);
-	sub->head = sub->tail = f;
-	sub->qlen = 1;
-	sub->qbytes = f->len;
-	return 0;
-}
-
-/*
- * A good proof: the call becomes a subscription. Its token goes first on the stream, so the
- * subscription is in the router (and its token valid) before the client can know the token.
- */
-static void sub_start(struct gsrv *g, struct rpc *r, const uint8_t key[static WG_KEY_LEN])
-{
-	struct gsub *sub = calloc(1, sizeof(*sub));
-	grpc_op op;
-	int err;
-
-	if (!sub) {
-		rpc_finish(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	randombytes_buf(sub->rs.session_token, sizeof(sub->rs.session_token));
-	if (sub_token_frame(sub) < 0) {
-		free(sub);
-		rpc_finish(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	sub->rs.ops = &gsub_ops;
-	memcpy(sub->rs.key, key, WG_KEY_LEN);
-	sub->g = g;
-	sub->send_tag.kind = T_SUB_SEND;
-	sub->close_tag.kind = T_SUB_CLOSE;
-	pthread_mutex_init(&sub->lock, NULL);
-	sub->sending = true; /* the initial metadata and token frame go first */
-
-	err = router_subscribe(g->s->router, &sub->rs);
-	if (err < 0) {
-		sub_drop_queue(sub);
-		pthread_mutex_destroy(&sub->lock);
-		free(sub);
-		rpc_finish(r, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			   err == -ENOSPC ? "too many subscriptions of this key" : "out of memory");
-		return;
-	}
-	sub->call = r->call;
-	r->call = NULL;
-	rpc_free(r);
-	atomic_fetch_add_explicit(&g->s->stats.connects, 1, memory_order_relaxed);
-	log_sub(sub, "subscribe");
-
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	op.data.recv_close_on_server.cancelled = &sub->cancelled;
-	if (grpc_call_start_batch(sub->call, &op, 1, &sub->close_tag, NULL) != GRPC_CALL_OK) {
-		/* Cannot happen on a fresh call; without a close event it could never be freed. */
-		router_unsubscribe(g->s->router, &sub->rs);
-		grpc_call_cancel(sub->call, NULL);
-		sub_free(sub);
-		return;
-	}
-
-	/* Deliveries may have queued behind the token frame meanwhile. */
-	pthread_mutex_lock(&sub->lock);
-	sub->sending = false;
-	sub_send_next(sub, true);
-	pthread_mutex_unlock(&sub->lock);
-}
-
-static void handle_subscribe(struct gsrv *g, struct rpc *r, const uint8_t *req, size_t len)
-{
-	Wice__Signaling__SubscribeRequest *sr;
-	uint8_t key[WG_KEY_LEN];
-	int err;
-
-	sr = wice__signaling__subscribe_request__unpack(NULL, len, req);
-	if (!sr || sr->public_key.len != WG_KEY_LEN || sr->nonce.len != AUTH_NONCE_LEN ||
-	    sr->proof.len != AUTH_PROOF_LEN) {
-		if (sr)
-			wice__signaling__subscribe_request__free_unpacked(sr, NULL);
-		rpc_fail(r, GRPC_STATUS_INVALID_ARGUMENT, "bad SubscribeRequest",
-			 &g->s->stats.malformed);
-		return;
-	}
-	err = auth_verify(g->s->auth, sr->public_key.data, envelope_now_ms(), sr->nonce.data,
-			  sr->nonce.len, sr->proof.data, sr->proof.len);
-	memcpy(key, sr->public_key.data, WG_KEY_LEN);
-	wice__signaling__subscribe_request__free_unpacked(sr, NULL);
-	if (err == -EBUSY) {
-		rpc_finish(r, GRPC_STATUS_UNAVAILABLE, "too many pending proofs, retry later");
-		return;
-	}
-	if (err < 0) {
-		rpc_fail(r, GRPC_STATUS_UNAUTHENTICATED, "bad proof", &g->s->stats.bad_proof);
-		return;
-	}
-	sub_start(g, r, key);
 }
 
 /* ---- Publish ---- */
@@ -773,7 +418,7 @@ static void on_request(struct gsrv *g, struct rpc *r)
 		handle_challenge(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
 		break;
 	case M_SUBSCRIBE:
-		handle_subscribe(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
+		gsub_handle(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
 		break;
 	case M_PUBLISH:
 	default:
@@ -831,10 +476,10 @@ static void *gsrv_thread(void *arg)
 			on_finish(g, container_of(t, struct rpc, tag));
 			break;
 		case T_SUB_SEND:
-			sub_on_send(container_of(t, struct gsub, send_tag), ev.success);
+			gsub_on_send(t, ev.success);
 			break;
 		case T_SUB_CLOSE:
-			sub_on_close(container_of(t, struct gsub, close_tag));
+			gsub_on_close(t);
 			break;
 		case T_SHUTDOWN:
 			/* Every call is over and every slot returned: nothing more can come. */

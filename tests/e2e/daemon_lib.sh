@@ -18,3 +18,22 @@ daemon_stop() {
 	[ "$rc" -eq 0 ] || note "daemon on $1 exited with status $rc"
 	[ "$rc" -eq 0 ]
 }
+
+# CAP_NET_ADMIN (12) alone, as /proc/PID/status prints a capability set.
+CAPS_KEPT=0000000000001000
+
+# caps HOST: every thread of HOST's daemon holds CAP_NET_ADMIN alone (effective, permitted,
+# bounding), nothing inheritable or ambient, and no_new_privs.
+caps() {
+	local pid=${DAEMON_PID[$1]} t n=0 bad=0 line
+	[ "$(cat "/proc/$pid/comm")" = wice ] || { note "PID $pid is not wice"; return 1; }
+	for t in /proc/"$pid"/task/*/status; do
+		n=$((n + 1))
+		line=$(awk '/^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):/ { printf "%s%s ", $1, $2 }' "$t")
+		[ "$n" -gt 1 ] || note "$1: $line"
+		[[ $line == "CapInh:0000000000000000 CapPrm:$CAPS_KEPT CapEff:$CAPS_KEPT CapBnd:$CAPS_KEPT CapAmb:0000000000000000 NoNewPrivs:1 " ]] ||
+			{ note "$t: $line"; bad=1; }
+	done
+	note "$1: $n thread(s) checked"
+	[ "$bad" = 0 ] && grep -q "privileges: kept CAP_NET_ADMIN" "$E2E_TMP/daemon-$1.log"
+}

@@ -118,6 +118,7 @@ e2e_cleanup() {
 	done
 	for ns in "${E2E_NAMESPACES[@]}"; do
 		ip netns del "$ns" 2>/dev/null
+		rm -rf "/etc/netns/$ns" # a test's own /etc files for the namespace, if any
 	done
 	if [ -n "$E2E_TMP" ]; then
 		if [ "$E2E_FAIL" -gt 0 ] || [ "$rc" -ne 0 ] || [ -n "${E2E_KEEP:-}" ]; then

@@ -213,6 +213,7 @@ static bool never(struct peer *a, struct peer *b)
 }
 
 static const char *const loopback[] = {"127.0.0.1"};
+static bool init_tcp_later; /* peer_init: ICE-TCP candidates only after ice_session_use_tcp() */
 
 static void peer_init(struct peer *p, struct peer *other, const char *name, bool controlling,
 		      bool udp, bool tcp, const struct ice_server *servers, size_t n_servers)
@@ -223,6 +224,7 @@ static void peer_init(struct peer *p, struct peer *other, const char *name, bool
 		.n_servers = n_servers,
 		.udp = udp,
 		.tcp = tcp,
+		.tcp_later = init_tcp_later,
 		.local_addresses = loopback,
 		.n_local_addresses = 1,
 		.cb = &callbacks,
@@ -366,6 +368,57 @@ static void test_connect_tcp_only(void **state)
 	exchange_data(&a, &b);
 	peer_fini(&a);
 	peer_fini(&b);
+	drain(50);
+}
+
+/*
+ * ICE-TCP second: TCP candidates gathered but neither told nor accepted until
+ * ice_session_use_tcp(); then a restart by one side, and the other's answer, bring TCP pairs.
+ * UDP is off here so that only TCP can connect.
+ */
+static void test_tcp_later(void **state)
+{
+	struct peer a, b;
+	struct ice_candidate tcp = {
+		.foundation = "1",
+		.component = ICE_COMPONENT,
+		.transport = ICE_TRANSPORT_TCP,
+		.tcptype = ICE_TCPTYPE_PASSIVE,
+		.priority = 1,
+		.address = "127.0.0.1",
+		.port = 9,
+		.type = ICE_CANDIDATE_HOST,
+	};
+
+	init_tcp_later = true;
+	peer_init(&a, &b, "a", false, false, true, NULL, 0);
+	peer_init(&b, &a, "b", true, false, true, NULL, 0);
+	init_tcp_later = false;
+	assert_false(ice_session_uses_tcp(a.s));
+	assert_int_equal(ice_session_start(b.s), 0);
+	assert_int_equal(ice_session_start(a.s), 0);
+	assert_false(run_until(&a, &b, both_connected, 500));
+	assert_int_equal(a.n_cands + b.n_cands, 0);
+	assert_int_equal(ice_session_add_remote_candidate(a.s, &tcp), -EPROTONOSUPPORT);
+
+	/* a learns that b uses TCP (Message.ice_tcp) before b's new credentials arrive. */
+	assert_int_equal(ice_session_use_tcp(a.s), 0);
+	assert_int_equal(ice_session_use_tcp(b.s), 0);
+	assert_int_equal(ice_session_use_tcp(b.s), -EALREADY);
+	assert_true(ice_session_uses_tcp(b.s));
+	assert_int_equal(ice_session_restart(b.s), 0);
+	assert_true(run_until(&a, &b, both_connected, WAIT_MS));
+	assert_true(a.n_cands > 0 && b.n_cands > 0);
+	assert_int_equal(a.pair.local.transport, ICE_TRANSPORT_TCP);
+	assert_int_equal(b.pair.remote.transport, ICE_TRANSPORT_TCP);
+	exchange_data(&a, &b);
+	peer_fini(&a);
+	peer_fini(&b);
+
+	/* A session that gathers no TCP candidates cannot start using them. */
+	peer_init(&a, &b, "a", false, true, false, NULL, 0);
+	assert_int_equal(ice_session_use_tcp(a.s), -EOPNOTSUPP);
+	peer_fini(&a);
 	drain(50);
 }
 
@@ -866,6 +919,7 @@ int main(void)
 		cmocka_unit_test(test_connect_udp_credentials_first),
 		cmocka_unit_test(test_connect_udp_candidates_first),
 		cmocka_unit_test(test_connect_tcp_only),
+		cmocka_unit_test(test_tcp_later),
 		cmocka_unit_test(test_restart_keeps_old_pair),
 		cmocka_unit_test(test_unanswered_fails),
 		cmocka_unit_test(test_coturn_relay_udp),
