@@ -11,7 +11,8 @@
 static const char usage[] =
 	"Usage: wice status [--json] [--socket PATH]\n\n"
 	"Shows every interface the daemon manages and each peer's connection: ICE state,\n"
-	"selected candidate pair, whether and why it is relayed, last handshake and traffic.\n\n"
+	"selected candidate pair, whether and why it is relayed, ICE restarts and recoveries,\n"
+	"last handshake and traffic.\n\n"
 	"  --json         print the daemon's JSON document as it is\n"
 	"  --socket PATH  the daemon's control socket (default " CONTROL_SOCKET_DEFAULT ")\n"
 	"  -h, --help     this text\n";
@@ -57,6 +58,36 @@ static void print_candidate(const struct control_candidate *c)
 	       v6 ? "]" : "", c->port, c->transport[0] ? c->transport : "?");
 }
 
+/* Restarts, pair changes and recoveries: what the link went through to stay up. */
+static void print_recovery(const struct control_peer *p)
+{
+	if (p->connected_since) {
+		printf("  connected: ");
+		print_ago(p->connected_since);
+		printf("\n");
+	}
+	if (p->pair_selected) {
+		printf("  pair selected: ");
+		print_ago(p->pair_selected);
+		printf(" (%u pair change%s)\n", p->pair_changes, p->pair_changes == 1 ? "" : "s");
+	}
+	printf("  ICE restarts: %u", p->ice_restarts);
+	if (p->ice_restarts) {
+		printf(", last ");
+		print_ago(p->last_restart);
+		if (p->last_restart_reason[0])
+			printf(" (%s)", p->last_restart_reason);
+	}
+	printf("\n  recoveries: %u", p->recoveries);
+	if (p->recoveries) {
+		printf(", last ");
+		print_ago(p->last_recovery);
+		if (p->last_outage_ms)
+			printf(" after %.1f s without traffic", (double)p->last_outage_ms / 1000);
+	}
+	printf("\n");
+}
+
 static void print_peer(const struct control_peer *p)
 {
 	char b64[WG_KEY_B64_LEN + 1], ep[CONTROL_ENDPOINT_LEN];
@@ -76,6 +107,7 @@ static void print_peer(const struct control_peer *p)
 	if (p->relayed)
 		printf("  relayed: yes%s%s%s\n", p->relay_reason[0] ? " (" : "", p->relay_reason,
 		       p->relay_reason[0] ? ")" : "");
+	print_recovery(p);
 	printf("  latest handshake: ");
 	print_ago(p->last_handshake);
 	printf("\n  transfer: ");
@@ -101,6 +133,12 @@ static void print_status(const struct control_status *st)
 		}
 		if (in->listen_port)
 			printf("  listening port: %u\n", in->listen_port);
+		if (in->signaling_backends)
+			printf("  signaling: %u of %u backend%s connected, %u connection%s lost "
+			       "since the start\n",
+			       in->signaling_connected, in->signaling_backends,
+			       in->signaling_backends == 1 ? "" : "s", in->signaling_disconnects,
+			       in->signaling_disconnects == 1 ? "" : "s");
 		for (size_t j = 0; j < in->n_peers; j++)
 			print_peer(&in->peers[j]);
 	}

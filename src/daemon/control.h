@@ -7,14 +7,19 @@
  * the server answers one JSON document and closes. Anything else is answered with
  * {"error": "..."} and closed. Schema of a status:
  *
- *   {"interfaces": [{"name", "kind", "public_key", "listen_port",
+ *   {"interfaces": [{"name", "kind", "public_key", "listen_port", "signaling_backends",
+ *     "signaling_connected", "signaling_disconnects",
  *     "peers": [{"public_key", "state", "selected_pair": {"local": CAND, "remote": CAND} | null,
  *                "relayed", "relay_reason", "last_handshake", "rx_bytes", "tx_bytes",
- *                "endpoint"}]}]}
+ *                "endpoint", "ice_restarts", "last_restart", "last_restart_reason",
+ *                "pair_changes", "pair_selected", "connected_since", "recoveries",
+ *                "last_recovery", "last_outage_ms"}]}]}
  *   CAND = {"type", "address", "port", "transport"}
  *
- * Keys are base64 as wg(8) prints them, last_handshake unix seconds (0: never), endpoint
- * "ADDR:PORT" / "[ADDR]:PORT" or null.
+ * Keys are base64 as wg(8) prints them, last_handshake and the other times unix seconds (0:
+ * never), endpoint "ADDR:PORT" / "[ADDR]:PORT" or null. The signaling_* members, and the
+ * peers' from ice_restarts on, came after the first version: a reader takes a missing one for 0 /
+ * null, so a newer `wice status` still reads an older daemon.
  *
  * The server lives on a GMainContext and never blocks it: clients are non-blocking, answers
  * are buffered and written as the socket accepts them, and every client has a deadline, so a
@@ -67,6 +72,17 @@ struct control_peer {
 	int64_t last_handshake;		       /* unix seconds; 0: never */
 	uint64_t rx_bytes, tx_bytes;
 	struct sockaddr_storage endpoint; /* AF_UNSPEC: none */
+
+	/* Recovery: what ICE and the path went through (times unix seconds, 0: never). */
+	uint32_t ice_restarts; /* ours, the peer's, and new sessions */
+	int64_t last_restart;
+	char last_restart_reason[CONTROL_REASON_LEN]; /* e.g. "local address change" */
+	uint32_t pair_changes;			      /* selected pairs after the first */
+	int64_t pair_selected;			      /* when the current pair was selected */
+	int64_t connected_since;		      /* 0: not connected now */
+	uint32_t recoveries; /* back to connected after a failure, or traffic after an outage */
+	int64_t last_recovery;
+	int64_t last_outage_ms; /* how long the last recovered outage lasted */
 };
 
 struct control_interface {
@@ -75,6 +91,8 @@ struct control_interface {
 	bool has_public_key;
 	uint8_t public_key[CONTROL_KEY_LEN];
 	uint16_t listen_port;
+	/* Signaling backends: how many, connected now, connections lost since the start. */
+	uint32_t signaling_backends, signaling_connected, signaling_disconnects;
 	struct control_peer *peers;
 	size_t n_peers, cap_peers;
 };

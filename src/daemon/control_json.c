@@ -152,6 +152,15 @@ static void add_peer(JsonBuilder *b, const struct control_peer *p)
 	add_int(b, "rx_bytes", clamp_u64(p->rx_bytes));
 	add_int(b, "tx_bytes", clamp_u64(p->tx_bytes));
 	add_endpoint(b, &p->endpoint);
+	add_int(b, "ice_restarts", p->ice_restarts);
+	add_int(b, "last_restart", p->last_restart);
+	add_string_or_null(b, "last_restart_reason", p->last_restart_reason);
+	add_int(b, "pair_changes", p->pair_changes);
+	add_int(b, "pair_selected", p->pair_selected);
+	add_int(b, "connected_since", p->connected_since);
+	add_int(b, "recoveries", p->recoveries);
+	add_int(b, "last_recovery", p->last_recovery);
+	add_int(b, "last_outage_ms", p->last_outage_ms);
 	json_builder_end_object(b);
 }
 
@@ -162,6 +171,9 @@ static void add_interface(JsonBuilder *b, const struct control_interface *in)
 	add_string_or_null(b, "kind", in->kind);
 	add_key(b, "public_key", in->public_key, in->has_public_key);
 	add_int(b, "listen_port", in->listen_port);
+	add_int(b, "signaling_backends", in->signaling_backends);
+	add_int(b, "signaling_connected", in->signaling_connected);
+	add_int(b, "signaling_disconnects", in->signaling_disconnects);
 	json_builder_set_member_name(b, "peers");
 	json_builder_begin_array(b);
 	for (size_t i = 0; i < in->n_peers; i++)
@@ -236,6 +248,26 @@ static int get_int(JsonObject *o, const char *key, int64_t min, int64_t max, int
 	return 0;
 }
 
+/* A member added after the first version: missing is 0, present must be right. */
+static int get_int_opt(JsonObject *o, const char *key, int64_t max, int64_t *ret)
+{
+	if (!json_object_has_member(o, key)) {
+		*ret = 0;
+		return 0;
+	}
+	return get_int(o, key, 0, max, ret);
+}
+
+static int get_u32_opt(JsonObject *o, const char *key, uint32_t *ret)
+{
+	int64_t v;
+	int r = get_int_opt(o, key, UINT32_MAX, &v);
+
+	if (r == 0)
+		*ret = (uint32_t)v;
+	return r;
+}
+
 static int get_bool(JsonObject *o, const char *key, bool *ret)
 {
 	JsonNode *n = json_object_get_member(o, key);
@@ -294,6 +326,24 @@ static int read_candidate(JsonObject *o, struct control_candidate *c)
 	return r;
 }
 
+static int read_recovery(JsonObject *o, struct control_peer *p)
+{
+	if (json_object_has_member(o, "last_restart_reason") &&
+	    get_str(o, "last_restart_reason", p->last_restart_reason,
+		    sizeof(p->last_restart_reason)) < 0)
+		return -EBADMSG;
+	if (get_u32_opt(o, "ice_restarts", &p->ice_restarts) < 0 ||
+	    get_int_opt(o, "last_restart", INT64_MAX, &p->last_restart) < 0 ||
+	    get_u32_opt(o, "pair_changes", &p->pair_changes) < 0 ||
+	    get_int_opt(o, "pair_selected", INT64_MAX, &p->pair_selected) < 0 ||
+	    get_int_opt(o, "connected_since", INT64_MAX, &p->connected_since) < 0 ||
+	    get_u32_opt(o, "recoveries", &p->recoveries) < 0 ||
+	    get_int_opt(o, "last_recovery", INT64_MAX, &p->last_recovery) < 0 ||
+	    get_int_opt(o, "last_outage_ms", INT64_MAX, &p->last_outage_ms) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
 static int read_peer(JsonObject *o, struct control_peer *p)
 {
 	char ep[CONTROL_ENDPOINT_LEN];
@@ -319,6 +369,8 @@ static int read_peer(JsonObject *o, struct control_peer *p)
 	p->tx_bytes = (uint64_t)v;
 	if (ep[0] && wgctl_uapi_parse_endpoint(ep, &p->endpoint) < 0)
 		return -EBADMSG;
+	if (read_recovery(o, p) < 0)
+		return -EBADMSG;
 	pair = get_obj(o, "selected_pair", &is_null);
 	if (!pair)
 		return is_null ? 0 : -EBADMSG;
@@ -339,6 +391,10 @@ static int read_interface(JsonObject *o, struct control_interface *in)
 	    get_int(o, "listen_port", 0, UINT16_MAX, &port) < 0)
 		return -EBADMSG;
 	in->listen_port = (uint16_t)port;
+	if (get_u32_opt(o, "signaling_backends", &in->signaling_backends) < 0 ||
+	    get_u32_opt(o, "signaling_connected", &in->signaling_connected) < 0 ||
+	    get_u32_opt(o, "signaling_disconnects", &in->signaling_disconnects) < 0)
+		return -EBADMSG;
 	for (guint i = 0; i < json_array_get_length(peers); i++) {
 		JsonNode *n = json_array_get_element(peers, i);
 		struct control_peer *p;

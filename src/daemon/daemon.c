@@ -38,6 +38,7 @@ struct daemon {
 	struct watcher *watcher;
 	struct control_server *control;
 	GHashTable *ifaces; /* name -> struct iface */
+	char **addrs;	    /* the local addresses the links were last given */
 	struct own_iface **owned; /* the named interfaces this daemon created, cfg->names.n */
 	bool stopping;
 };
@@ -50,6 +51,8 @@ struct iface {
 	struct envelope_key key;
 	uint16_t port;
 	struct signal_mux *mux;
+	unsigned int sig_backends;	     /* opened in mux */
+	gint sig_connected, sig_disconnects; /* atomic: backend threads change them */
 	struct envelope_replay *replay;
 	GHashTable *links; /* base64 public key -> struct peer_link */
 	/* What an earlier daemon's chains named (nft_sweep), until the first look at the peers. */
@@ -146,10 +149,16 @@ static void on_backend_state(void *ctx, struct signal_backend *b, bool connected
 
 	/* Backend thread: the name and URL are immutable while the mux lives. */
 	log_info("%s: signaling %s %s", it->name, b->url, connected ? "connected" : "disconnected");
+	/* Backends report changes only: connected counts up and down in pairs. */
+	if (connected) {
+		g_atomic_int_inc(&it->sig_connected);
+	} else {
+		g_atomic_int_add(&it->sig_connected, -1);
+		g_atomic_int_inc(&it->sig_disconnects);
+	}
 }
 
-static int iface_open_mux(struct iface *it, const uint8_t priv[static WG_KEY_LEN],
-			  const uint8_t pub[static WG_KEY_LEN])
+static int iface_mux_start(struct iface *it)
 {
 	const struct config *cfg = it->d->cfg;
 	struct signal_backend_config bc = {
@@ -159,26 +168,37 @@ static int iface_open_mux(struct iface *it, const uint8_t priv[static WG_KEY_LEN
 		.ctx = it,
 	};
 
-	memcpy(it->key.private_key, priv, WG_KEY_LEN);
-	memcpy(it->key.public_key, pub, WG_KEY_LEN);
-	it->has_key = true;
 	it->mux = signal_mux_new(&bc);
 	if (!it->mux)
 		return -ENOMEM;
+	it->sig_backends = 0;
 	for (size_t i = 0; i < cfg->backends.n; i++) {
 		int r = signal_mux_add(it->mux, cfg->backends.v[i]);
 
 		if (r < 0)
 			log_warn("%s: backend %s: %s, ignoring", it->name, cfg->backends.v[i],
 				 strerror(-r));
+		else
+			it->sig_backends++;
 	}
 	return 0;
+}
+
+static int iface_open_mux(struct iface *it, const uint8_t priv[static WG_KEY_LEN],
+			  const uint8_t pub[static WG_KEY_LEN])
+{
+	memcpy(it->key.private_key, priv, WG_KEY_LEN);
+	memcpy(it->key.public_key, pub, WG_KEY_LEN);
+	it->has_key = true;
+	return iface_mux_start(it);
 }
 
 static void iface_close_mux(struct iface *it)
 {
 	g_hash_table_remove_all(it->links);
 	it->mux = signal_mux_free(it->mux);
+	g_atomic_int_set(&it->sig_connected, 0);
+	it->sig_backends = 0;
 	sodium_memzero(&it->key, sizeof(it->key));
 	it->has_key = false;
 }
@@ -278,6 +298,8 @@ static void iface_add_link(struct iface *it, const struct wgctl_peer *p, const c
 	struct peer_link *l;
 	int r;
 
+	g_strfreev(d->addrs);
+	d->addrs = g_strdupv(addrs);
 	memcpy(pc.local_key, it->key.public_key, WG_KEY_LEN);
 	memcpy(pc.peer_key, p->public_key, WG_KEY_LEN);
 	if (!pc.n_local_addresses)
@@ -381,6 +403,9 @@ static void on_interface_added(struct watcher *w, const char *name, enum watcher
 	it->replay = envelope_replay_new();
 	it->links = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, link_free);
 	g_hash_table_replace(d->ifaces, it->name, it);
+	/* What later address events are compared with, before any link is made. */
+	if (!d->addrs)
+		d->addrs = local_addresses(d);
 	log_info("%s: managed (%s)", name, kind == WATCHER_KIND_KERNEL ? "kernel" : "uapi");
 	/* A daemon killed before (SIGKILL) left its chains: ours now (logged if it fails). */
 	if (nft_sweep(name, &it->stale, &it->n_stale) < 0)
@@ -403,6 +428,75 @@ static void on_interface_changed(struct watcher *w, const char *name, enum watch
 
 	if (it && !d->stopping)
 		iface_sync(it, dev);
+}
+
+/* WireGuard's counters, for each link's outage and silence detection. */
+static void on_interface_read(struct watcher *w, const char *name, const struct wgctl_device *dev,
+			      void *userdata)
+{
+	struct daemon *d = userdata;
+	struct iface *it = g_hash_table_lookup(d->ifaces, name);
+	char b64[WG_KEY_B64_LEN + 1];
+
+	if (!it || d->stopping)
+		return;
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		struct peer_link *l;
+
+		key_to_base64(b64, dev->peers[i].public_key);
+		l = g_hash_table_lookup(it->links, b64);
+		if (l)
+			peer_link_traffic(l, dev->peers[i].rx_bytes, dev->peers[i].tx_bytes);
+	}
+}
+
+static bool addrs_same(char **a, char **b)
+{
+	if (!a || !b || g_strv_length(a) != g_strv_length(b))
+		return false;
+	for (; *a; a++)
+		if (!g_strv_contains((const char *const *)b, *a))
+			return false;
+	return true;
+}
+
+/*
+ * The set of usable addresses changed (a WireGuard interface's own address, or link-local
+ * noise, leaves it as it was): every link gets a new session on the new set, and every
+ * signaling connection is made again, since its TCP connection may be bound to an address
+ * that is gone (it would take the backend's ping timeout to notice).
+ */
+static void on_addresses_changed(struct watcher *w, void *userdata)
+{
+	struct daemon *d = userdata;
+	char **addrs = local_addresses(d);
+	GHashTableIter ii, pi;
+	gpointer v, l;
+
+	if (d->stopping || addrs_same(addrs, d->addrs)) {
+		g_strfreev(addrs);
+		return;
+	}
+	log_info("local addresses changed: new ICE sessions, signaling connections again");
+	g_strfreev(d->addrs);
+	d->addrs = addrs;
+	g_hash_table_iter_init(&ii, d->ifaces);
+	while (g_hash_table_iter_next(&ii, NULL, &v)) {
+		struct iface *it = v;
+
+		if (it->mux) {
+			it->mux = signal_mux_free(it->mux);
+			/* Its connections are dropped on purpose: counted as lost. */
+			g_atomic_int_add(&it->sig_disconnects,
+					 g_atomic_int_get(&it->sig_connected));
+			g_atomic_int_set(&it->sig_connected, 0);
+			if (iface_mux_start(it) < 0)
+				log_warn("%s: signaling: out of memory", it->name);
+		}
+		g_hash_table_iter_init(&pi, it->links);
+		while (g_hash_table_iter_next(&pi, NULL, &l))
+			peer_link_set_local_addresses(l, (const char *const *)addrs);
+	}
 }
 
 /* ---- status ---- */
@@ -440,6 +534,9 @@ static int status_iface(struct iface *it, struct control_status *st)
 	if (it->has_key)
 		memcpy(ci->public_key, it->key.public_key, WG_KEY_LEN);
 	ci->listen_port = it->port;
+	ci->signaling_backends = it->sig_backends;
+	ci->signaling_connected = (uint32_t)MAX(g_atomic_int_get(&it->sig_connected), 0);
+	ci->signaling_disconnects = (uint32_t)g_atomic_int_get(&it->sig_disconnects);
 	/* Bounded by WGCTL_UAPI_TIMEOUT_MS; counters and handshakes are not in the watcher's read.
 	 */
 	if (wgctl_for(it->name)->get(it->name, &dev) < 0)
@@ -508,7 +605,7 @@ static gboolean on_usr1(gpointer data)
 	while (g_hash_table_iter_next(&ii, NULL, &it)) {
 		g_hash_table_iter_init(&pi, ((struct iface *)it)->links);
 		while (g_hash_table_iter_next(&pi, NULL, &l))
-			peer_link_restart(l, "SIGUSR1");
+			peer_link_restart(l, "manual (SIGUSR1)");
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -634,6 +731,8 @@ int daemon_run(const struct config *cfg)
 		.on_interface_added = on_interface_added,
 		.on_interface_removed = on_interface_removed,
 		.on_interface_changed = on_interface_changed,
+		.on_interface_read = on_interface_read,
+		.on_addresses_changed = on_addresses_changed,
 		.userdata = &d,
 	};
 	struct control_server_config cc = {
@@ -691,6 +790,7 @@ int daemon_run(const struct config *cfg)
 out:
 	d.watcher = watcher_free(d.watcher);
 	g_hash_table_destroy(d.ifaces);
+	g_strfreev(d.addrs);
 	remove_owned(&d);
 	d.control = control_server_free(d.control);
 	d.resolver = ice_resolver_free(d.resolver);

@@ -29,7 +29,8 @@ struct peer_link {
 	void *data;
 
 	struct ice_session *ice;
-	/* What a new session (TURN REST renewal) is made from. */
+	struct ice_session *old_ice; /* the last working one, until ice selects a pair */
+	/* What a new session (TURN REST renewal, addresses, silence) is made from. */
 	bool controlling;
 	const struct ice_server *servers;
 	size_t n_servers;
@@ -57,16 +58,34 @@ struct peer_link {
 	bool gathering_done;
 	GSource *flush_timer, *retry_timer, *announce_timer, *restart_timer, *direct_timer;
 	unsigned int retries, announces;
-	unsigned int restarts; /* local ICE restarts, for logs */
+	unsigned int restarts;	  /* ICE restarts, either side's, and new sessions */
+	unsigned int failures;	  /* since the last connected state */
+	bool restart_pending;	  /* ours: the peer's next credentials answer it */
+	unsigned int local_types; /* 1 << enum ice_candidate_type, gathered this generation */
+
+	/* For status: wall clock, unix seconds; 0 never. */
+	char restart_reason[CONTROL_REASON_LEN];
+	int64_t restart_at, pair_at, connected_at, recovery_at, outage_ms;
+	unsigned int pair_changes, recoveries;
+	/* Outages (monotonic µs, 0: none now): since when, and WireGuard's counters. */
+	int64_t down_since, silent_since, silence_acted;
+	bool has_counters;
+	uint64_t rx_bytes, tx_bytes;
 
 	/* Remote side. */
 	uint64_t remote_session_id;
 	bool has_remote_session;
 	uint64_t remote_ts;
 	char remote_ufrag[ICE_UFRAG_MAX], remote_pwd[ICE_PWD_MAX];
-	GHashTable *remote_seen; /* candidate keys handed to ICE this generation */
+	GHashTable *remote_seen;   /* candidate keys handed to ICE this generation */
+	unsigned int remote_types; /* 1 << enum ice_candidate_type, this generation */
 	bool remote_done;
 };
+
+static int64_t now_s(void)
+{
+	return g_get_real_time() / G_USEC_PER_SEC;
+}
 
 static void timer_stop(GSource **t)
 {
@@ -197,6 +216,7 @@ static void on_local_credentials(void *data, const char *ufrag, const char *pwd)
 	g_strlcpy(l->pwd, pwd, sizeof(l->pwd));
 	/* A restart reports every candidate again: start the list over. */
 	l->n_cands = 0;
+	l->local_types = 0;
 	l->gathering_done = false;
 	changed(l);
 }
@@ -211,6 +231,7 @@ static void on_local_candidate(void *data, const struct ice_candidate *c)
 		return;
 	}
 	l->cands[l->n_cands++] = *c;
+	l->local_types |= 1U << c->type;
 	changed(l);
 }
 
@@ -222,6 +243,21 @@ static void on_gathering_done(void *data)
 	changed(l);
 }
 
+static void session_replace(struct peer_link *l, const char *why);
+
+static void restart_note(struct peer_link *l, const char *why)
+{
+	l->restarts++;
+	g_strlcpy(l->restart_reason, why, sizeof(l->restart_reason));
+	l->restart_at = now_s();
+}
+
+/*
+ * The first failure since the link was connected gets an ICE restart, unless our end of the
+ * pair was relayed: a restart keeps the TURN allocation, and one lost (our NAT gave the TURN
+ * client a new port: the server no longer knows it) fails again. One more failure means what
+ * the session gathered is stale (addresses, mappings): a new session, make before break.
+ */
 /*
  * ICE-TCP second: a session starts with UDP candidates only (aggressive nomination, the first
  * pair within a round trip); when UDP gives no direct pair, the session restarts with its TCP
@@ -257,18 +293,36 @@ static gboolean on_restart(gpointer data)
 
 	g_source_unref(l->restart_timer);
 	l->restart_timer = NULL;
-	if (l->state == ICE_STATE_FAILED && !use_tcp(l, "after a failure, with ICE-TCP"))
-		peer_link_restart(l, "after a failure");
+	/* Even when the peer's restart made this one check again: it kept the allocation. */
+	if (l->has_pair && l->pair.local.type == ICE_CANDIDATE_RELAY &&
+	    l->state != ICE_STATE_CONNECTED)
+		session_replace(l, "failure");
+	else if (l->state == ICE_STATE_FAILED && l->failures > 1)
+		session_replace(l, "failure");
+	else if (l->state == ICE_STATE_FAILED && !use_tcp(l, "failure, with ICE-TCP"))
+		peer_link_restart(l, "failure");
 	return G_SOURCE_REMOVE;
 }
 
 void peer_link_restart(struct peer_link *l, const char *why)
 {
-	l->restarts++;
+	restart_note(l, why);
 	log_info("%s: peer %s: ICE restart %u (%s)", l->ifname, l->name, l->restarts, why);
 	timer_stop(&l->restart_timer);
 	l->announces = 0;
+	l->restart_pending = true;
 	ice_session_restart(l->ice);
+}
+
+/* An outage ended (ICE connected again, or traffic back): counted, with its length. */
+static void recovered(struct peer_link *l)
+{
+	l->outage_ms = (g_get_monotonic_time() - l->down_since) / 1000;
+	l->recoveries++;
+	l->recovery_at = now_s();
+	l->down_since = 0;
+	log_info("%s: peer %s: recovered (%u) after %lld ms", l->ifname, l->name, l->recoveries,
+		 (long long)l->outage_ms);
 }
 
 static void on_state(void *data, enum ice_state st)
@@ -277,11 +331,27 @@ static void on_state(void *data, enum ice_state st)
 
 	if (st == l->state)
 		return;
+	/* A new session checks while the last working one still carries the traffic. */
+	if (l->old_ice && (st == ICE_STATE_NEW || st == ICE_STATE_CHECKING))
+		return;
 	log_info("%s: peer %s: %s -> %s", l->ifname, l->name, ice_state_name(l->state),
 		 ice_state_name(st));
 	l->state = st;
-	if (st == ICE_STATE_FAILED)
+	if (st == ICE_STATE_CONNECTED) {
+		l->connected_at = now_s();
+		l->failures = 0;
+		/* Idle: connected is the end of it; with WireGuard sending, traffic back is. */
+		if (l->down_since && !l->silent_since)
+			recovered(l);
+	} else {
+		l->connected_at = 0;
+	}
+	if (st == ICE_STATE_FAILED) {
+		l->failures++;
+		if (!l->down_since)
+			l->down_since = g_get_monotonic_time();
 		timer_start(l, &l->restart_timer, PEER_LINK_RESTART_MS, on_restart);
+	}
 	/* One side decides, or both would restart at once (harmless, but twice the work). */
 	if (st == ICE_STATE_CHECKING && l->controlling && !ice_session_uses_tcp(l->ice) &&
 	    !l->tcp_timer)
@@ -302,10 +372,22 @@ static gboolean on_direct(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+static bool cand_same(const struct ice_candidate *a, const struct ice_candidate *b)
+{
+	return a->type == b->type && a->transport == b->transport && a->port == b->port &&
+	       !strcmp(a->address, b->address);
+}
+
 static void on_selected_pair(void *data, const struct ice_pair *pair)
 {
 	struct peer_link *l = data;
 
+	if (!l->has_pair || !cand_same(&l->pair.local, &pair->local) ||
+	    !cand_same(&l->pair.remote, &pair->remote)) {
+		if (l->has_pair)
+			l->pair_changes++;
+		l->pair_at = now_s();
+	}
 	l->pair = *pair;
 	l->has_pair = true;
 	log_info("%s: peer %s: selected pair %s %s:%u/%s -> %s %s:%u/%s", l->ifname, l->name,
@@ -328,6 +410,12 @@ static void on_selected_pair(void *data, const struct ice_pair *pair)
 	} else if (!l->direct_timer) {
 		timer_start(l, &l->direct_timer, PEER_LINK_DIRECT_MS, on_direct);
 	}
+	/* The new session carries the traffic now (the direct path, if any, moved above). */
+	if (l->old_ice) {
+		ice_session_close(l->old_ice);
+		l->old_ice = ice_session_free(l->old_ice);
+		log_info("%s: peer %s: previous ICE session released", l->ifname, l->name);
+	}
 }
 
 static void on_receive(void *data, const uint8_t *buf, size_t len)
@@ -346,48 +434,71 @@ static int session_new(struct peer_link *l, struct ice_session **ret);
 static void direct_off(struct peer_link *l);
 
 /*
- * TURN REST credentials near expiry: libnice cannot change a live allocation's credentials,
- * so the session is replaced by a new one (new allocations with fresh credentials, new
- * local session id and ICE credentials, signaled; the peer sees a restart). Break before
- * make: traffic stops until the new session selects a pair.
+ * A new session replaces the current one: new gathering (addresses, mappings, TURN allocations
+ * and credentials), a new local session id and ICE credentials, signaled (the peer sees a
+ * restart). Make before break: a session whose pair carries the traffic stays, sending and
+ * receiving only, until the new one selects a pair (on_selected_pair releases it); one that
+ * never selected a pair, or was itself a replacement still checking, goes at once.
  */
-static gboolean on_renew_now(gpointer data)
+static const struct ice_session_callbacks drain_cb = {.on_receive = on_receive};
+
+static void session_replace(struct peer_link *l, const char *why)
 {
-	struct peer_link *l = data;
-	struct ice_session *old = l->ice, *ice;
+	struct ice_session *ice, *gone = NULL;
 	int r;
 
-	g_source_unref(l->renew_timer);
-	l->renew_timer = NULL;
 	r = session_new(l, &ice);
 	if (r < 0) {
-		log_warn("%s: peer %s: TURN credentials near expiry, no new session: %s",
-			 l->ifname, l->name, strerror(-r));
-		return G_SOURCE_REMOVE;
+		log_warn("%s: peer %s: %s: no new ICE session: %s", l->ifname, l->name, why,
+			 strerror(-r));
+		return;
 	}
-	l->renewals++;
-	log_info("%s: peer %s: TURN credentials near expiry: new ICE session (renewal %u)",
-		 l->ifname, l->name, l->renewals);
+	restart_note(l, why);
+	log_info("%s: peer %s: ICE restart %u (%s): new ICE session%s", l->ifname, l->name,
+		 l->restarts, why,
+		 l->has_pair && !l->old_ice ? ", the old one carries traffic" : "");
 	timer_stop(&l->restart_timer);
-	timer_stop(&l->direct_timer);
 	timer_stop(&l->tcp_timer);
-	direct_off(l);
+	if (l->has_pair && !l->old_ice) {
+		l->old_ice = l->ice;
+		ice_session_set_callbacks(l->old_ice, &drain_cb, l);
+	} else {
+		gone = l->ice;
+		if (!l->has_pair)
+			l->state = ICE_STATE_NEW;
+	}
 	l->ice = ice;
-	l->has_pair = false;
-	l->state = ICE_STATE_NEW;
 	l->ufrag[0] = l->pwd[0] = 0;
 	l->n_cands = 0;
+	l->local_types = 0;
 	l->gathering_done = false;
 	l->announces = 0;
+	l->restart_pending = false;
 	randombytes_buf(&l->session_id, sizeof(l->session_id));
 	l->remote_ufrag[0] = l->remote_pwd[0] = 0;
 	g_hash_table_remove_all(l->remote_seen);
+	l->remote_types = 0;
 	l->remote_done = false;
-	ice_session_close(old);
-	ice_session_free(old);
+	if (gone) {
+		ice_session_close(gone);
+		ice_session_free(gone);
+	}
 	r = ice_session_start(l->ice);
 	if (r < 0)
 		log_warn("%s: peer %s: new ICE session: %s", l->ifname, l->name, strerror(-r));
+}
+
+/* TURN REST credentials near expiry: libnice cannot change a live allocation's credentials. */
+static gboolean on_renew_now(gpointer data)
+{
+	struct peer_link *l = data;
+
+	g_source_unref(l->renew_timer);
+	l->renew_timer = NULL;
+	l->renewals++;
+	log_info("%s: peer %s: TURN credentials near expiry: new ICE session (renewal %u)",
+		 l->ifname, l->name, l->renewals);
+	session_replace(l, "credential renewal");
 	return G_SOURCE_REMOVE;
 }
 
@@ -416,7 +527,8 @@ static void on_wg_datagram(void *data, const uint8_t *buf, size_t len)
 {
 	struct peer_link *l = data;
 	/* -EAGAIN (a TCP pair's buffer is full) drops the datagram: WireGuard tolerates loss. */
-	int r = l->has_pair ? ice_session_send(l->ice, buf, len) : -ENOTCONN;
+	int r = l->has_pair ? ice_session_send(l->old_ice ? l->old_ice : l->ice, buf, len)
+			    : -ENOTCONN;
 
 	if (r == -ENOTCONN && len <= WG_HANDSHAKE_MAX && len >= 4 && buf[0] >= 1 && buf[0] <= 3 &&
 	    !buf[1] && !buf[2] && !buf[3]) {
@@ -601,13 +713,20 @@ static void remote_credentials(struct peer_link *l, const Wice__Signaling__Crede
 			 l->name, strerror(-r));
 		return;
 	}
-	if (l->remote_ufrag[0])
-		log_info("%s: peer %s: new remote credentials: the peer restarted ICE", l->ifname,
+	if (l->remote_ufrag[0] && l->restart_pending) {
+		log_info("%s: peer %s: new remote credentials, answering our restart", l->ifname,
 			 l->name);
+	} else if (l->remote_ufrag[0]) {
+		restart_note(l, "remote restart");
+		log_info("%s: peer %s: new remote credentials: the peer restarted ICE (restart %u)",
+			 l->ifname, l->name, l->restarts);
+	}
+	l->restart_pending = false;
 	g_strlcpy(l->remote_ufrag, cr->ufrag, sizeof(l->remote_ufrag));
 	g_strlcpy(l->remote_pwd, cr->pwd, sizeof(l->remote_pwd));
 	/* A new generation: ICE dropped the old candidates, so every one is new again. */
 	g_hash_table_remove_all(l->remote_seen);
+	l->remote_types = 0;
 	l->remote_done = false;
 }
 
@@ -633,6 +752,7 @@ static void remote_candidate(struct peer_link *l, const Wice__Signaling__Candida
 		return;
 	}
 	g_hash_table_add(l->remote_seen, k);
+	l->remote_types |= 1U << c.type;
 }
 
 void peer_link_receive(struct peer_link *l, const Wice__Signaling__Message *msg)
@@ -758,6 +878,7 @@ struct peer_link *peer_link_free(struct peer_link *l)
 	timer_stop(&l->tcp_timer);
 	rules_clear(l);
 	l->ice = ice_session_free(l->ice);
+	l->old_ice = ice_session_free(l->old_ice);
 	g_strfreev(l->local_addresses);
 	l->proxy = proxy_free(l->proxy);
 	if (l->remote_seen)
@@ -776,6 +897,8 @@ void peer_link_close(struct peer_link *l)
 	direct_off(l); /* the daemon stops: WireGuard back at the proxy, rules gone */
 	if (l->ice)
 		ice_session_close(l->ice);
+	if (l->old_ice)
+		ice_session_close(l->old_ice);
 }
 
 void peer_link_set_wg_port(struct peer_link *l, uint16_t port)
@@ -808,9 +931,100 @@ static void cand_status(const struct ice_candidate *c, struct control_candidate 
 		  sizeof(ret->transport));
 }
 
+#define TYPE(t) (1U << ICE_CANDIDATE_##t)
+
+/*
+ * Why ICE settled for a relay, from the candidate types each side offered this generation: a
+ * relayed pair is selected only when no pair between the others has succeeded (yet).
+ */
+static const char *relay_reason(const struct peer_link *l)
+{
+	unsigned int lo = l->local_types, re = l->remote_types;
+
+	if (re && !(re & ~TYPE(RELAY)))
+		return "the peer offered only relay candidates";
+	if (lo && !(lo & ~TYPE(RELAY)))
+		return "only relay candidates gathered here";
+	if (!(lo & TYPE(SRFLX)) && !(re & TYPE(SRFLX)))
+		return "no server-reflexive candidate on either side (UDP blocked?), host pairs "
+		       "failed";
+	if (!(lo & TYPE(SRFLX)))
+		return "no server-reflexive candidate here (UDP blocked?), checks to the peer's "
+		       "failed";
+	if (!(re & TYPE(SRFLX)))
+		return "the peer has no server-reflexive candidate (UDP blocked there?), checks "
+		       "failed";
+	return "no direct pair succeeded: local srflx and remote srflx candidates gathered, "
+	       "checks failed (symmetric NAT?)";
+}
+
+void peer_link_set_local_addresses(struct peer_link *l, const char *const *addrs)
+{
+	size_t n = addrs ? g_strv_length((char **)addrs) : 0;
+	size_t have = l->local_addresses ? g_strv_length(l->local_addresses) : 0;
+	bool same = n == have;
+
+	for (size_t i = 0; same && i < n; i++)
+		same = g_strv_contains((const char *const *)l->local_addresses, addrs[i]);
+	if (same)
+		return;
+	g_strfreev(l->local_addresses);
+	l->local_addresses = n ? g_strdupv((char **)addrs) : NULL;
+	session_replace(l, "local address change");
+}
+
+/*
+ * WireGuard sending and nothing coming back: an outage for status after PEER_LINK_OUTAGE_MS,
+ * a new session after PEER_LINK_SILENCE_MS (and again each PEER_LINK_SILENCE_MS it lasts).
+ * Only while ICE says connected: before that, or failed, ICE's own timers act.
+ */
+void peer_link_traffic(struct peer_link *l, uint64_t rx_bytes, uint64_t tx_bytes)
+{
+	int64_t now = g_get_monotonic_time();
+	bool rx = l->has_counters && rx_bytes != l->rx_bytes;
+	bool tx = l->has_counters && tx_bytes != l->tx_bytes &&
+		  tx_bytes - l->tx_bytes != WG_DATA_OVERHEAD;
+
+	l->has_counters = true;
+	l->rx_bytes = rx_bytes;
+	l->tx_bytes = tx_bytes;
+	if (rx) {
+		if (l->down_since && l->state == ICE_STATE_CONNECTED)
+			recovered(l);
+		l->silent_since = l->silence_acted = 0;
+		return;
+	}
+	if (!l->has_pair || l->state != ICE_STATE_CONNECTED) {
+		l->silent_since = l->silence_acted = 0;
+		return;
+	}
+	if (tx && !l->silent_since)
+		l->silent_since = now;
+	if (!l->silent_since)
+		return;
+	if (!l->down_since && now - l->silent_since >= PEER_LINK_OUTAGE_MS * 1000LL) {
+		l->down_since = l->silent_since;
+		log_info("%s: peer %s: WireGuard sends, nothing received for %lld ms", l->ifname,
+			 l->name, (long long)(now - l->silent_since) / 1000);
+	}
+	if (now - MAX(l->silent_since, l->silence_acted) >= PEER_LINK_SILENCE_MS * 1000LL) {
+		l->silence_acted = now;
+		session_replace(l, "no traffic received");
+	}
+}
+
 void peer_link_status(const struct peer_link *l, struct control_peer *ret)
 {
 	g_strlcpy(ret->state, ice_state_name(l->state), sizeof(ret->state));
+	ret->ice_restarts = l->restarts;
+	ret->last_restart = l->restart_at;
+	g_strlcpy(ret->last_restart_reason, l->restart_reason, sizeof(ret->last_restart_reason));
+	ret->pair_changes = l->pair_changes;
+	ret->pair_selected = l->has_pair ? l->pair_at : 0;
+	ret->connected_since = l->state == ICE_STATE_CONNECTED ? l->connected_at : 0;
+	ret->recoveries = l->recoveries;
+	ret->last_recovery = l->recovery_at;
+	ret->last_outage_ms = l->outage_ms;
 	ret->has_selected_pair = l->has_pair;
 	if (!l->has_pair)
 		return;
@@ -819,7 +1033,5 @@ void peer_link_status(const struct peer_link *l, struct control_peer *ret)
 	ret->relayed = l->pair.local.type == ICE_CANDIDATE_RELAY ||
 		       l->pair.remote.type == ICE_CANDIDATE_RELAY;
 	if (ret->relayed)
-		g_strlcpy(ret->relay_reason,
-			  "ICE selected a relayed pair: no direct pair passed its checks",
-			  sizeof(ret->relay_reason));
+		g_strlcpy(ret->relay_reason, relay_reason(l), sizeof(ret->relay_reason));
 }

@@ -25,6 +25,17 @@
  * first handshake goes through the proxy); a relayed pair, or the daemon stopping, points it
  * back at the proxy, and the rules go.
  *
+ * Recovery. A failed session restarts after PEER_LINK_RESTART_MS: an ICE restart, or a new
+ * session when our end of the pair was relayed (a restart keeps the TURN allocation, which a
+ * NAT that changed the client's port has lost) or on a second failure before connecting again.
+ * A new session (new gathering: new local
+ * addresses, server-reflexive mappings and TURN allocations) replaces the current one when the
+ * local addresses change, when TURN REST credentials near expiry, and when WireGuard's
+ * counters show it sending with nothing received for PEER_LINK_SILENCE_MS. Make before break:
+ * the session whose pair carries the traffic keeps carrying it until the new one selects a
+ * pair. Everything is counted for status: restarts and why, pair changes, and recoveries (an
+ * outage, i.e. ICE failed or WireGuard sent unanswered for PEER_LINK_OUTAGE_MS, that ended).
+ *
  * Everything runs on the daemon's GMainContext.
  */
 #ifndef WICE_DAEMON_PEER_LINK_H
@@ -50,6 +61,21 @@
 #define PEER_LINK_DIRECT_MS	  1000 /* a direct pair: WireGuard leaves the proxy this late */
 #define PEER_LINK_TCP_AFTER_MS	  2000 /* no direct UDP pair this long after checks began: ICE-TCP */
 #define PEER_LINK_LOCAL_CANDIDATES 64  /* ENVELOPE_MAX_CANDIDATES */
+/*
+ * WireGuard answers any data within WG_KEEPALIVE_TIMEOUT (10 s: a keepalive when it has nothing
+ * to send). Sending data unanswered for longer, with counters read once a second
+ * (WATCHER_REREAD_MS) and a second of slack for the round trip, means the path is gone even
+ * though ICE still calls it connected (consent is checked with STUN, which may pass where data
+ * does not, and RFC 7675 lets it take 30 s to fail): a new session. A keepalive is never
+ * answered: a second in which only one went out (WG_DATA_OVERHEAD bytes) is not sending.
+ */
+#define PEER_LINK_SILENCE_MS ((WG_KEEPALIVE_TIMEOUT + 2) * 1000)
+/*
+ * Sending unanswered this long counts as an outage for status (a recovery when traffic comes
+ * back). A one-way flow, answered only by the peer's 10 s keepalives, looks the same: a
+ * report, never a reason to act.
+ */
+#define PEER_LINK_OUTAGE_MS 2000
 
 struct peer_link;
 
@@ -84,6 +110,13 @@ bool peer_link_owns_endpoint(const struct peer_link *l, const struct sockaddr_st
 void peer_link_status(const struct peer_link *l, struct control_peer *ret);
 /* ICE restart now (new credentials, signaled; the selected pair stays until a new one). */
 void peer_link_restart(struct peer_link *l, const char *why);
+/*
+ * The addresses host candidates are gathered on (NULL-terminated; NULL or empty: libnice's
+ * choice). A different set gets a new session, make before break; the same set does nothing.
+ */
+void peer_link_set_local_addresses(struct peer_link *l, const char *const *addrs);
+/* WireGuard's byte counters for the peer, read about once a second: outages and silence. */
+void peer_link_traffic(struct peer_link *l, uint64_t rx_bytes, uint64_t tx_bytes);
 /* Releases TURN allocations (the context must keep running a little for that). */
 void peer_link_close(struct peer_link *l);
 

@@ -80,7 +80,8 @@ struct watcher {
 	GHashTable *pokes;  /* names to look at from the idle source */
 	GSource *idle;	    /* pokes and resync */
 	bool resync_pending;
-	GSource *tick; /* re-reads while something is managed */
+	GSource *tick;	      /* re-reads while something is managed */
+	GSource *addr_settle; /* on_addresses_changed, WATCHER_ADDR_SETTLE_MS after an event */
 	size_t n_managed;
 	uint64_t next_id;
 
@@ -436,6 +437,8 @@ static void read_done(struct watcher *w, struct read_job *job)
 				w->cfg.on_interface_changed(w, job->name, job->kind, job->dev,
 							    w->cfg.userdata);
 		}
+		if (w->cfg.on_interface_read && iface_get(w, job->name, false) == it)
+			w->cfg.on_interface_read(w, job->name, job->dev, w->cfg.userdata);
 	} else if (job->r == -ETIMEDOUT) {
 		it->backoff = MIN(it->backoff * 2 + 1, WATCHER_BACKOFF_MAX);
 		it->skip = it->backoff;
@@ -647,6 +650,36 @@ static void link_event(struct watcher *w, const struct watcher_link *link)
 	reconsider(w, link->name);
 }
 
+static gboolean on_addr_settled(gpointer data)
+{
+	struct watcher *w = data;
+
+	g_source_unref(w->addr_settle);
+	w->addr_settle = NULL;
+	if (w->cfg.on_addresses_changed)
+		w->cfg.on_addresses_changed(w, w->cfg.userdata);
+	return G_SOURCE_REMOVE;
+}
+
+/* Not restarted by later events: a burst is one call, and endless churn still gets calls. */
+static void addr_changed(struct watcher *w)
+{
+	if (w->addr_settle || !w->cfg.on_addresses_changed)
+		return;
+	w->addr_settle = g_timeout_source_new(WATCHER_ADDR_SETTLE_MS);
+	g_source_set_callback(w->addr_settle, on_addr_settled, w, NULL);
+	g_source_attach(w->addr_settle, w->ctx);
+}
+
+/* WireGuard's own addresses and link-local or loopback ones never carry ICE candidates. */
+static void addr_event(struct watcher *w, const struct watcher_addr *a)
+{
+	if (g_hash_table_contains(w->kernel, GUINT_TO_POINTER(a->ifindex)) ||
+	    a->scope == RT_SCOPE_LINK || a->scope == RT_SCOPE_HOST)
+		return;
+	addr_changed(w);
+}
+
 static gboolean on_netlink(gint fd, GIOCondition cond, gpointer data)
 {
 	struct watcher *w = data;
@@ -662,15 +695,19 @@ static gboolean on_netlink(gint fd, GIOCondition cond, gpointer data)
 		if (n < 0 && errno == ENOBUFS) {
 			log_warn("watcher: netlink events lost, listing links again");
 			resync_schedule(w);
+			addr_changed(w);
 			continue;
 		}
 		if (n < 0)
 			break;
 		for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
 			struct watcher_link link;
+			struct watcher_addr addr;
 
 			if (watcher_parse_link(nlh, nlh->nlmsg_len, &link) == 0)
 				link_event(w, &link);
+			else if (watcher_parse_addr(nlh, nlh->nlmsg_len, &addr) == 0)
+				addr_event(w, &addr);
 		}
 	}
 	return G_SOURCE_CONTINUE;
@@ -686,7 +723,8 @@ static int netlink_open(struct watcher *w)
 	fd = mnl_socket_get_fd(w->nl);
 	/* A burst of link changes (a namespace torn down) should not overflow into a resync. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	if (mnl_socket_bind(w->nl, RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0)
+	if (mnl_socket_bind(w->nl, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+			    MNL_SOCKET_AUTOPID) < 0)
 		return -errno;
 	w->nl_source = g_unix_fd_source_new(fd, G_IO_IN);
 	g_source_set_callback(w->nl_source, (GSourceFunc)(void (*)(void))on_netlink, w, NULL);
@@ -835,6 +873,7 @@ struct watcher *watcher_free(struct watcher *w)
 	source_drop(&w->ino_source);
 	source_drop(&w->idle);
 	source_drop(&w->tick);
+	source_drop(&w->addr_settle);
 	if (w->nl)
 		mnl_socket_close(w->nl);
 	if (w->ino_fd >= 0)

@@ -31,6 +31,12 @@
  * on (keys, port, peers, their endpoints and allowed IPs; not counters or handshakes) differs
  * from the previous read.
  *
+ * Local addresses: RTM_NEWADDR / RTM_DELADDR (RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR), except
+ * on WireGuard links and of link or host scope (IPv6 link-local, loopback), call
+ * on_addresses_changed once WATCHER_ADDR_SETTLE_MS after the first of a burst (an address
+ * replaced is a deletion and an addition, a new prefix several events): one call per burst,
+ * never more than one per WATCHER_ADDR_SETTLE_MS. Lost events (ENOBUFS) call it too.
+ *
  * Caveat: network namespaces share the filesystem, so the UAPI directory shows userspace
  * interfaces of every namespace; give each daemon its own WICE_UAPI_DIR or name its
  * interfaces.
@@ -48,14 +54,15 @@
 #include <stdint.h>
 #include "daemon/wgctl.h"
 
-#define WATCHER_SETTLE_MS     1000 /* how long a new socket may refuse connections */
-#define WATCHER_SETTLE_MIN_MS 10   /* first re-try; each doubles */
-#define WATCHER_REREAD_MS     1000 /* peer re-read period while interfaces are managed */
-#define WATCHER_REREAD_OFF    UINT32_MAX
-#define WATCHER_BACKOFF_MAX   32  /* ticks skipped at most after timeouts */
-#define WATCHER_READ_THREADS  2	  /* concurrent configuration reads */
-#define WATCHER_MAX_FILTER    256 /* names or globs */
-#define WATCHER_NL_RCVBUF     (1 << 20)
+#define WATCHER_SETTLE_MS      1000 /* how long a new socket may refuse connections */
+#define WATCHER_SETTLE_MIN_MS  10   /* first re-try; each doubles */
+#define WATCHER_REREAD_MS      1000 /* peer re-read period while interfaces are managed */
+#define WATCHER_REREAD_OFF     UINT32_MAX
+#define WATCHER_BACKOFF_MAX    32  /* ticks skipped at most after timeouts */
+#define WATCHER_READ_THREADS   2   /* concurrent configuration reads */
+#define WATCHER_MAX_FILTER     256 /* names or globs */
+#define WATCHER_NL_RCVBUF      (1 << 20)
+#define WATCHER_ADDR_SETTLE_MS 500 /* address events gathered into one call */
 
 enum watcher_kind {
 	WATCHER_KIND_KERNEL, /* the kernel module, over generic netlink */
@@ -83,6 +90,11 @@ struct watcher_config {
 	/* Optional. dev is valid only during the call. */
 	void (*on_interface_changed)(struct watcher *w, const char *name, enum watcher_kind kind,
 				     const struct wgctl_device *dev, void *userdata);
+	/* Optional: after every successful read, changed or not (counters, handshakes). */
+	void (*on_interface_read)(struct watcher *w, const char *name,
+				  const struct wgctl_device *dev, void *userdata);
+	/* Optional: local addresses changed (see above); what they are now is the caller's. */
+	void (*on_addresses_changed)(struct watcher *w, void *userdata);
 	void *userdata;
 };
 
@@ -119,5 +131,15 @@ struct watcher_link {
 
 /* 0 and *ret filled for RTM_NEWLINK / RTM_DELLINK; -ENOMSG for other types; -EBADMSG. */
 int watcher_parse_link(const void *buf, size_t len, struct watcher_link *ret);
+
+struct watcher_addr {
+	bool removed; /* RTM_DELADDR */
+	uint32_t ifindex;
+	uint8_t family; /* AF_INET, AF_INET6 */
+	uint8_t scope;	/* RT_SCOPE_* */
+};
+
+/* 0 and *ret filled for RTM_NEWADDR / RTM_DELADDR; -ENOMSG for other types; -EBADMSG. */
+int watcher_parse_addr(const void *buf, size_t len, struct watcher_addr *ret);
 
 #endif

@@ -71,6 +71,29 @@ int watcher_parse_link(const void *buf, size_t len, struct watcher_link *ret)
 	return 0;
 }
 
+int watcher_parse_addr(const void *buf, size_t len, struct watcher_addr *ret)
+{
+	const struct nlmsghdr *nlh = buf;
+	const struct ifaddrmsg *ifa;
+
+	if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len)
+		return -EBADMSG;
+	if (nlh->nlmsg_type != RTM_NEWADDR && nlh->nlmsg_type != RTM_DELADDR)
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifa)))
+		return -EBADMSG;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	if (!ifa->ifa_index || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
+		return -EBADMSG;
+	*ret = (struct watcher_addr){
+		.removed = nlh->nlmsg_type == RTM_DELADDR,
+		.ifindex = ifa->ifa_index,
+		.family = ifa->ifa_family,
+		.scope = ifa->ifa_scope,
+	};
+	return 0;
+}
+
 struct dump {
 	GHashTable *kernel;
 	GPtrArray *names;

@@ -755,6 +755,13 @@ int ice_session_send(struct ice_session *s, const void *buf, size_t len)
 	return 0;
 }
 
+void ice_session_set_callbacks(struct ice_session *s, const struct ice_session_callbacks *cb,
+			       void *data)
+{
+	s->cb = *cb;
+	s->data = data;
+}
+
 enum ice_state ice_session_state(const struct ice_session *s)
 {
 	return s->state;

@@ -178,6 +178,12 @@ bool ice_session_uses_tcp(const struct ice_session *s);
  * (no pair selected), -EMSGSIZE, -EAGAIN (a TCP pair's buffer is full).
  */
 int ice_session_send(struct ice_session *s, const void *buf, size_t len);
+/*
+ * Replaces the callbacks and their data (copied; members may be NULL): a session being
+ * replaced keeps carrying data with fewer callbacks while its successor checks.
+ */
+void ice_session_set_callbacks(struct ice_session *s, const struct ice_session_callbacks *cb,
+			       void *data);
 /* Releases TURN allocations, then reports ICE_STATE_CLOSED; ice_session_free() after that. */
 int ice_session_close(struct ice_session *s);
 enum ice_state ice_session_state(const struct ice_session *s);

@@ -65,6 +65,9 @@ static int get_status(struct control_status *st, void *userdata)
 	in->has_public_key = true;
 	memset(in->public_key, 0x11, sizeof(in->public_key));
 	in->listen_port = 51820;
+	in->signaling_backends = 2;
+	in->signaling_connected = 1;
+	in->signaling_disconnects = 7;
 	for (size_t i = 0; i < (f->n_peers ? f->n_peers : 2); i++) {
 		r = control_interface_add_peer(in, &p);
 		if (r < 0)
@@ -88,6 +91,15 @@ static int get_status(struct control_status *st, void *userdata)
 		strcpy(p->remote.transport, "udp");
 		p->relayed = true;
 		strcpy(p->relay_reason, "symmetric NAT \"both\" sides\n");
+		p->ice_restarts = UINT32_MAX;
+		p->last_restart = 1700000100;
+		strcpy(p->last_restart_reason, "local address change");
+		p->pair_changes = 3;
+		p->pair_selected = 1700000200;
+		p->connected_since = 1700000050;
+		p->recoveries = 2;
+		p->last_recovery = 1700000150;
+		p->last_outage_ms = 4321;
 		in6 = (struct sockaddr_in6 *)&p->endpoint;
 		in6->sin6_family = AF_INET6;
 		inet_pton(AF_INET6, "fe80::1", &in6->sin6_addr);
@@ -221,6 +233,14 @@ static void test_round_trip(void **state)
 	assert_non_null(strstr(json, "\"relay_reason\":\"symmetric NAT \\\"both\\\" sides\\n\""));
 	assert_non_null(strstr(json, "\"tx_bytes\":9223372036854775807"));
 	assert_non_null(strstr(json, "\"last_handshake\":1700000000"));
+	assert_non_null(strstr(json, "\"ice_restarts\":4294967295"));
+	assert_non_null(strstr(json, "\"signaling_disconnects\":7"));
+	assert_non_null(strstr(json, "\"last_restart_reason\":\"local address change\""));
+	assert_non_null(strstr(json, "\"recoveries\":2"));
+	assert_non_null(strstr(json, "\"last_outage_ms\":4321"));
+	/* A peer with no history: zeros and a null reason. */
+	assert_non_null(strstr(json, "\"ice_restarts\":0,\"last_restart\":0,"
+				     "\"last_restart_reason\":null"));
 
 	assert_int_equal(control_status_from_json(json, len, &st, &error), 0);
 	assert_int_equal(st.n_interfaces, 2);
@@ -228,6 +248,10 @@ static void test_round_trip(void **state)
 	assert_string_equal(st.interfaces[0].kind, "kernel");
 	assert_true(st.interfaces[0].has_public_key);
 	assert_int_equal(st.interfaces[0].listen_port, 51820);
+	assert_int_equal(st.interfaces[0].signaling_backends, 2);
+	assert_int_equal(st.interfaces[0].signaling_connected, 1);
+	assert_int_equal(st.interfaces[0].signaling_disconnects, 7);
+	assert_int_equal(st.interfaces[1].signaling_backends, 0);
 	assert_int_equal(st.interfaces[0].n_peers, 2);
 	{
 		const struct control_peer *p = &st.interfaces[0].peers[0];
@@ -244,6 +268,17 @@ static void test_round_trip(void **state)
 		assert_string_equal(p->relay_reason, "symmetric NAT \"both\" sides\n");
 		assert_int_equal(p->last_handshake, 1700000000);
 		assert_int_equal(p->rx_bytes, 123456789012ULL);
+		assert_int_equal(p->ice_restarts, UINT32_MAX);
+		assert_int_equal(p->last_restart, 1700000100);
+		assert_string_equal(p->last_restart_reason, "local address change");
+		assert_int_equal(p->pair_changes, 3);
+		assert_int_equal(p->pair_selected, 1700000200);
+		assert_int_equal(p->connected_since, 1700000050);
+		assert_int_equal(p->recoveries, 2);
+		assert_int_equal(p->last_recovery, 1700000150);
+		assert_int_equal(p->last_outage_ms, 4321);
+		assert_int_equal(st.interfaces[0].peers[1].ice_restarts, 0);
+		assert_string_equal(st.interfaces[0].peers[1].last_restart_reason, "");
 		assert_int_equal(in6->sin6_family, AF_INET6);
 		assert_int_equal(ntohs(in6->sin6_port), 51820);
 		assert_int_equal(in6->sin6_scope_id, 2);
@@ -455,6 +490,22 @@ static const char *const bad_documents[] = {
 	"\"selected_pair\": null, \"relayed\": false, \"relay_reason\": null, "
 	"\"last_handshake\": 0, \"rx_bytes\": 0, \"tx_bytes\": 0, \"endpoint\": \"1.2.3\"}]}]}",
 	"{\"error\": 5}",
+	/* The members added later are optional, but never of the wrong type or range. */
+	"{\"interfaces\": [{\"name\": \"wg0\", \"kind\": \"uapi\", \"public_key\": null, "
+	"\"listen_port\": 1, \"peers\": [{\"public_key\": \"" KEY_B "\", \"state\": \"x\", "
+	"\"selected_pair\": null, \"relayed\": false, \"relay_reason\": null, "
+	"\"last_handshake\": 0, \"rx_bytes\": 0, \"tx_bytes\": 0, \"endpoint\": null, "
+	"\"ice_restarts\": 4294967296}]}]}",
+	"{\"interfaces\": [{\"name\": \"wg0\", \"kind\": \"uapi\", \"public_key\": null, "
+	"\"listen_port\": 1, \"peers\": [{\"public_key\": \"" KEY_B "\", \"state\": \"x\", "
+	"\"selected_pair\": null, \"relayed\": false, \"relay_reason\": null, "
+	"\"last_handshake\": 0, \"rx_bytes\": 0, \"tx_bytes\": 0, \"endpoint\": null, "
+	"\"last_restart_reason\": 1}]}]}",
+	"{\"interfaces\": [{\"name\": \"wg0\", \"kind\": \"uapi\", \"public_key\": null, "
+	"\"listen_port\": 1, \"peers\": [{\"public_key\": \"" KEY_B "\", \"state\": \"x\", "
+	"\"selected_pair\": null, \"relayed\": false, \"relay_reason\": null, "
+	"\"last_handshake\": 0, \"rx_bytes\": 0, \"tx_bytes\": 0, \"endpoint\": null, "
+	"\"recoveries\": -1}]}]}",
 };
 
 static void test_document_strict(void **state)
@@ -473,6 +524,9 @@ static void test_document_strict(void **state)
 			fail_msg("document %zu accepted", i);
 	assert_int_equal(control_status_from_json(good, strlen(good), &st, NULL), 0);
 	assert_int_equal(st.interfaces[0].peers[0].endpoint.ss_family, AF_INET);
+	/* An older daemon's answer, without the recovery members: read as none. */
+	assert_int_equal(st.interfaces[0].peers[0].ice_restarts, 0);
+	assert_int_equal(st.interfaces[0].peers[0].recoveries, 0);
 	control_status_clear(&st);
 }
 

@@ -7,6 +7,7 @@
  * changes seen by the re-read and at once on a poke. As root, also a TUN link whose socket was
  * already there, and the real `wice wg-userspace` in /var/run/wireguard.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
@@ -129,6 +130,60 @@ static void test_parse_link_bad(void **state)
 	a->nla_len = 2000;
 	assert_int_equal(watcher_parse_link(buf, nlh->nlmsg_len, &link), -EBADMSG);
 	assert_int_equal(link.ifindex, 99); /* untouched on failure */
+}
+
+static struct nlmsghdr *put_addr(char *buf, uint16_t type, int family, int ifindex, int scope)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct ifaddrmsg *ifa;
+
+	nlh->nlmsg_type = type;
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = (uint8_t)family;
+	ifa->ifa_prefixlen = family == AF_INET ? 24 : 64;
+	ifa->ifa_scope = (uint8_t)scope;
+	ifa->ifa_index = (uint32_t)ifindex;
+	mnl_attr_put_u32(nlh, IFA_ADDRESS, htonl(0x0a000002));
+	return nlh;
+}
+
+static const struct {
+	uint16_t type;
+	int family, ifindex, scope;
+	int want;
+	bool removed;
+} addr_cases[] = {
+	{RTM_NEWADDR, AF_INET, 3, RT_SCOPE_UNIVERSE, 0, false},
+	{RTM_DELADDR, AF_INET6, 4, RT_SCOPE_LINK, 0, true},
+	{RTM_NEWLINK, AF_INET, 3, RT_SCOPE_UNIVERSE, -ENOMSG, false},
+	{RTM_NEWADDR, AF_INET, 0, RT_SCOPE_UNIVERSE, -EBADMSG, false}, /* no interface */
+	{RTM_NEWADDR, AF_PACKET, 3, RT_SCOPE_UNIVERSE, -EBADMSG, false},
+};
+
+static void test_parse_addr(void **state)
+{
+	char buf[512];
+	struct watcher_addr a;
+	struct nlmsghdr *nlh;
+
+	for (size_t i = 0; i < ARRAY_SIZE(addr_cases); i++) {
+		memset(&a, 0x5a, sizeof(a));
+		nlh = put_addr(buf, addr_cases[i].type, addr_cases[i].family, addr_cases[i].ifindex,
+			       addr_cases[i].scope);
+		if (watcher_parse_addr(buf, nlh->nlmsg_len, &a) != addr_cases[i].want)
+			fail_msg("case %zu", i);
+		if (addr_cases[i].want)
+			continue;
+		assert_int_equal(a.removed, addr_cases[i].removed);
+		assert_int_equal(a.ifindex, addr_cases[i].ifindex);
+		assert_int_equal(a.family, addr_cases[i].family);
+		assert_int_equal(a.scope, addr_cases[i].scope);
+	}
+	/* Cut short: before the header's end, before the ifaddrmsg's. */
+	nlh = put_addr(buf, RTM_NEWADDR, AF_INET, 3, RT_SCOPE_UNIVERSE);
+	assert_int_equal(watcher_parse_addr(buf, nlh->nlmsg_len - 1, &a), -EBADMSG);
+	nlh->nlmsg_len = (uint32_t)mnl_nlmsg_size(2);
+	assert_int_equal(watcher_parse_addr(buf, nlh->nlmsg_len, &a), -EBADMSG);
 }
 
 static void test_filter(void **state)
@@ -619,6 +674,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_link),
 		cmocka_unit_test(test_parse_link_bad),
+		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test_setup_teardown(test_uapi_lifecycle, setup, teardown),
