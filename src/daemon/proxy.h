@@ -34,8 +34,8 @@
 #define PROXY_QUEUE_BYTES (4 * PROXY_MAX_DATAGRAM)
 /*
  * Socket buffers of the proxy socket: a burst of either side must not overflow them (the
- * default, net.core.rmem_default, holds ~90 full-size datagrams on loopback). Set with
- * SO_*BUFFORCE (the daemon runs with CAP_NET_ADMIN), else capped at net.core.*mem_max.
+ * default, net.core.rmem_default, 208 KiB on Debian, is less than PROXY_QUEUE_BYTES). Set
+ * with SO_*BUFFORCE (the daemon runs with CAP_NET_ADMIN), else capped at net.core.*mem_max.
  */
 #define PROXY_SOCKBUF (4 << 20)
 
