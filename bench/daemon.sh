@@ -19,7 +19,9 @@
 #
 # Usage: bench/daemon.sh            (as root)
 # Env:   REPS (first-ping runs per case, default 5), TPUT_REPS (iperf3 runs per path, default 3),
-#        DURATION (seconds per iperf3 run, default 10), WICE (default build/wice), E2E_KEEP=1
+#        DURATION (seconds per iperf3 run, default 10), WICE (default build/wice), E2E_KEEP=1,
+#        CASES (default "lan eim symmetric": the cases built and measured; e.g. CASES=symmetric
+#        REPS=0 measures the relayed path's throughput alone; the hand-set pair needs eim)
 set -eu
 
 WICE=${WICE:-"$(dirname "$0")/../build/wice"}
@@ -88,7 +90,8 @@ nat_relay || { log "bench: coturn on the relay failed"; exit 1; }
 nat_bg relay "$WICE" signal --ws "0.0.0.0:$SIG_PORT" >"$E2E_TMP/signal.log" 2>&1 </dev/null
 wait_listen "$(nat_ns relay)" "$SIG_PORT" || { log "bench: wice signal does not listen"; exit 1; }
 
-CASES=(lan eim symmetric)
+read -ra CASES <<<"${CASES:-lan eim symmetric}"
+in_cases() { [[ " ${CASES[*]} " == *" $1 "* ]]; }
 declare -A KIND=([lan]=none [eim]=eim [symmetric]=symmetric)
 declare -A NUM=([lan]=1 [eim]=2 [symmetric]=3)
 declare -A ICE=([lan]=$STUN [eim]=$STUN [symmetric]=$TURN_UDP)
@@ -213,6 +216,7 @@ log "bench: throughput, 3 paths x $TPUT_REPS runs x ${DURATION}s, interleaved"
 declare -A TADDR TPATH
 TPATHS=()
 for c in eim symmetric; do
+	in_cases "$c" || continue
 	n=${NUM[$c]}
 	nat_bg "h${n}b" iperf3 -s -p "$IPERF_PORT" >"$E2E_TMP/iperf3-$c.log" 2>&1 </dev/null
 	wait_listen "$(nat_ns "h${n}b")" "$IPERF_PORT" || log "  iperf3 server on h${n}b failed"
@@ -224,13 +228,10 @@ for c in eim symmetric; do
 	[ "$c" != eim ] || TPATHS+=(handset)
 done
 HS_OK=""
-NS1=$(nat_ns h2a)
-NS2=$(nat_ns h2b)
 HS1="m2a$E2E_ID"
 HS2="m2b$E2E_ID"
-key_new "$HS1"
-key_new "$HS2"
-if wg_start wice "$NS1" "$HS1" && wg_start wice "$NS2" "$HS2" &&
+if in_cases eim && NS1=$(nat_ns h2a) && NS2=$(nat_ns h2b) && key_new "$HS1" && key_new "$HS2" &&
+	wg_start wice "$NS1" "$HS1" && wg_start wice "$NS2" "$HS2" &&
 	wg_conf "$NS1" "$HS1" "$(key_file "$HS1")" 51821 "$(key_pub "$HS2")" 10.97.2.2/32 \
 		"$(nat_pub h2b):51821" &&
 	wg_conf "$NS2" "$HS2" "$(key_file "$HS2")" 51821 "$(key_pub "$HS1")" 10.97.2.1/32 \
@@ -244,7 +245,7 @@ if wg_start wice "$NS1" "$HS1" && wg_start wice "$NS2" "$HS2" &&
 	TPATH[handset]="$(wg_endpoint "$NS1" "$HS1" "$(key_pub "$HS2")") <-> $(wg_endpoint "$NS2" \
 		"$HS2" "$(key_pub "$HS1")")"
 	log "  hand-set pair up: endpoints ${TPATH[handset]}"
-else
+elif in_cases eim; then
 	log "  hand-set pair did not come up: its row is n/a"
 fi
 
@@ -267,6 +268,7 @@ for rep in $(seq "$TPUT_REPS"); do
 	for p in "${TPATHS[@]}"; do iperf_one "$p"; done
 done
 for c in eim symmetric; do
+	in_cases "$c" || continue
 	PAIR_NOW=$(pair_of "$E2E_TMP/d${NUM[$c]}ta$E2E_ID.sock" "$(nat_ns "h${NUM[$c]}a")") ||
 		PAIR_NOW=unknown
 	[ -z "${TPATH[$c]:-}" ] || [ "$PAIR_NOW" = "${TPATH[$c]}" ] ||
@@ -331,6 +333,6 @@ echo "Direct path / hand-set endpoint = $(ratio "$D" "$H") (target ≥ 0.95)." \
 	"the ports between WireGuard's socket and the ICE socket (no userspace copy); relayed" \
 	"pairs go through the daemon's proxy on 127.0.0.1."
 echo
-echo "Reproduce (as root): \`REPS=$REPS TPUT_REPS=$TPUT_REPS DURATION=$DURATION WICE=$WICE_ORIG" \
+echo "Reproduce (as root): \`CASES=\"${CASES[*]}\" REPS=$REPS TPUT_REPS=$TPUT_REPS DURATION=$DURATION WICE=$WICE_ORIG" \
 	"bench/daemon.sh\` (at commit $COMMIT, from $REPO); this run took" \
 	"$(($(date +%s) - T_BENCH)) s."

@@ -523,17 +523,22 @@ static const struct ice_session_callbacks ice_cb = {
 
 /* ---- proxy ---- */
 
-static void on_wg_datagram(void *data, const uint8_t *buf, size_t len)
+static void on_wg_datagram(void *data, const struct iovec *dgrams, size_t n)
 {
 	struct peer_link *l = data;
-	/* -EAGAIN (a TCP pair's buffer is full) drops the datagram: WireGuard tolerates loss. */
-	int r = l->has_pair ? ice_session_send(l->old_ice ? l->old_ice : l->ice, buf, len)
+	/* -EAGAIN (a TCP pair's buffer is full) drops the datagrams: WireGuard tolerates loss. */
+	int r = l->has_pair ? ice_session_send_batch(l->old_ice ? l->old_ice : l->ice, dgrams, n)
 			    : -ENOTCONN;
 
-	if (r == -ENOTCONN && len <= WG_HANDSHAKE_MAX && len >= 4 && buf[0] >= 1 && buf[0] <= 3 &&
-	    !buf[1] && !buf[2] && !buf[3]) {
-		memcpy(l->held, buf, len);
-		l->held_len = len;
+	for (size_t i = 0; r == -ENOTCONN && i < n; i++) {
+		const uint8_t *buf = dgrams[i].iov_base;
+		size_t len = dgrams[i].iov_len;
+
+		if (len <= WG_HANDSHAKE_MAX && len >= 4 && buf[0] >= 1 && buf[0] <= 3 && !buf[1] &&
+		    !buf[2] && !buf[3]) {
+			memcpy(l->held, buf, len);
+			l->held_len = len;
+		}
 	}
 }
 

@@ -762,6 +762,62 @@ void ice_session_set_callbacks(struct ice_session *s, const struct ice_session_c
 	s->data = data;
 }
 
+/* One call into libnice for up to ICE_SEND_BATCH_MAX datagrams: one agent lock, not n. */
+static int send_chunk(struct ice_session *s, const struct iovec *dgrams, size_t n, bool *ret_short)
+{
+	NiceOutputMessage msgs[ICE_SEND_BATCH_MAX];
+	GOutputVector vecs[ICE_SEND_BATCH_MAX];
+	GError *err = NULL;
+	guint m = 0;
+	gint sent;
+
+	for (size_t i = 0; i < n; i++) {
+		/* Too long or empty: dropped, as ice_session_send() would refuse it. */
+		if (dgrams[i].iov_len == 0 || dgrams[i].iov_len > ICE_SEND_MAX)
+			continue;
+		vecs[m].buffer = dgrams[i].iov_base;
+		vecs[m].size = dgrams[i].iov_len;
+		msgs[m].buffers = &vecs[m];
+		msgs[m].n_buffers = 1;
+		m++;
+	}
+	if (!m) {
+		*ret_short = false;
+		return 0;
+	}
+	sent = nice_agent_send_messages_nonblocking(s->agent, s->stream, ICE_COMPONENT, msgs, m,
+						    NULL, &err);
+	g_clear_error(&err);
+	if (sent > 0) {
+		*ret_short = (guint)sent < m;
+		return sent;
+	}
+	return s->state == ICE_STATE_CONNECTED ? -EAGAIN : -ENOTCONN;
+}
+
+int ice_session_send_batch(struct ice_session *s, const struct iovec *dgrams, size_t n)
+{
+	size_t done = 0;
+	int total = 0, r;
+	bool full;
+
+	if (s->closing)
+		return -ESHUTDOWN;
+	while (done < n) {
+		size_t chunk = MIN(n - done, (size_t)ICE_SEND_BATCH_MAX);
+
+		r = send_chunk(s, dgrams + done, chunk, &full);
+		if (r < 0)
+			return total ? total : r;
+		total += r;
+		/* A short count: libnice's socket is full; the rest would fail the same way. */
+		if (full)
+			break;
+		done += chunk;
+	}
+	return total;
+}
+
 enum ice_state ice_session_state(const struct ice_session *s)
 {
 	return s->state;

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <glib.h>
 #include "ice/servers.h"
 
@@ -42,6 +43,7 @@ typedef struct _NiceCandidate NiceCandidate;
 #define ICE_SERVERS_MAX		  8  /* NICE_CANDIDATE_MAX_TURN_SERVERS */
 #define ICE_COMPONENT		  1  /* WireGuard needs one */
 #define ICE_SEND_MAX		  65535
+#define ICE_SEND_BATCH_MAX	  64 /* datagrams per call into libnice */
 
 /* The numbers are those of proto/signaling.proto's Candidate, 0 meaning unspecified. */
 enum ice_candidate_type {
@@ -184,6 +186,12 @@ int ice_session_send(struct ice_session *s, const void *buf, size_t len);
  */
 void ice_session_set_callbacks(struct ice_session *s, const struct ice_session_callbacks *cb,
 			       void *data);
+/*
+ * Sends n datagrams on the selected pair, in calls of up to ICE_SEND_BATCH_MAX into libnice.
+ * Empty or too long ones are skipped. Returns how many were sent (the rest are dropped: the
+ * socket was full), or, when none was, -ENOTCONN, -EAGAIN or -ESHUTDOWN as ice_session_send().
+ */
+int ice_session_send_batch(struct ice_session *s, const struct iovec *dgrams, size_t n);
 /* Releases TURN allocations, then reports ICE_STATE_CLOSED; ice_session_free() after that. */
 int ice_session_close(struct ice_session *s);
 enum ice_state ice_session_state(const struct ice_session *s);

@@ -34,11 +34,13 @@
 #              whose TURN server's name does not resolve exits with an error
 #   renew      (not in the default list: ~60 s) symmetric NATs, a TURN REST server with
 #              lifetime=60: at 45 s each daemon replaces its ICE session; the tunnel works after
-# Each case asserts a ping and a TCP transfer through the tunnel, the selected pair that
-# `wice status --json` reports, and that both daemons stop cleanly on SIGTERM.
+# Each case asserts a ping and a TCP transfer through the tunnel (relayed ones also 16 MB each
+# way through the daemon's proxy), the selected pair that `wice status --json` reports, and
+# that both daemons stop cleanly on SIGTERM.
 #
 # Usage: tests/e2e/test_daemon.sh [CASE...]   (as root; default all cases)
-# Env:   WICE (binary), E2E_KEEP=1, E2E_BYTES (TCP transfer size, default 4 MB here)
+# Env:   WICE (binary), E2E_KEEP=1, E2E_BYTES (TCP transfer size, default 4 MB here),
+#        E2E_RELAY_BYTES (the relayed cases' further transfer each way, default 16 MB)
 set -eu
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -55,6 +57,7 @@ for cmd in turnserver openssl nft wg nc "$PYTHON"; do
 	fi
 done
 : "${E2E_BYTES:=4000000}"
+: "${E2E_RELAY_BYTES:=16000000}"
 CASES=("$@")
 [ ${#CASES[@]} -gt 0 ] ||
 	CASES=(lan lan6 eim symmetric symmetric6 names udpblocked turns icetcp create wggo alone kernel)
@@ -422,6 +425,14 @@ run_case() {
 	elif [ "$relayed" = true ]; then
 		check "$name: $h1's WireGuard endpoint is the daemon's proxy" \
 			endpoint_is_proxy "$h1" "$i1" "$(key_pub "$h2")"
+		# Bursts of a TCP window each way through the batched proxy (recvmmsg and one
+		# libnice call per burst one way, a sendmmsg per main-loop pass the other).
+		check "$name: $E2E_RELAY_BYTES bytes $h1 -> $h2 through the relayed path intact" \
+			assert_tcp "$(nat_ns "$h2")" "10.99.$CASE_N.2" "$(nat_ns "$h1")" \
+			"$E2E_RELAY_BYTES"
+		check "$name: $E2E_RELAY_BYTES bytes $h2 -> $h1 through the relayed path intact" \
+			assert_tcp "$(nat_ns "$h1")" "10.99.$CASE_N.1" "$(nat_ns "$h2")" \
+			"$E2E_RELAY_BYTES"
 	else
 		check "$name: $h1's WireGuard endpoint is the peer itself (direct path)" \
 			endpoint_is_direct "$h1" "$i1" "$(key_pub "$h2")"
