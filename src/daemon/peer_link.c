@@ -6,81 +6,12 @@
 #include <string.h>
 #include <sodium.h>
 #include "daemon/nft.h"
-#include "daemon/peer_link.h"
+#include "daemon/peer_link_internal.h"
 #include "daemon/proxy.h"
 #include "daemon/wgctl.h"
 #include "ice/session.h"
 #include "util/key.h"
 #include "util/log.h"
-
-/*
- * WireGuard's handshake messages (messages.h): initiation (type 1, 148 bytes), response (2, 92),
- * cookie reply (3, 64). The newest one sent before a pair exists is held, not lost: the peer
- * answers an initiation at once, but its own pair may be selected a moment after ours.
- */
-#define WG_HANDSHAKE_MAX 148
-
-struct peer_link {
-	GMainContext *ctx;
-	char ifname[IFNAMSIZ];
-	char name[WG_KEY_B64_LEN + 1]; /* the peer's public key, for logs */
-	uint8_t peer_key[WG_KEY_LEN];
-	peer_link_send_fn send;
-	void *data;
-
-	struct ice_session *ice;
-	struct ice_session *old_ice; /* the last working one, until ice selects a pair */
-	/* What a new session (TURN REST renewal, addresses, silence) is made from. */
-	bool controlling;
-	const struct ice_server *servers;
-	size_t n_servers;
-	char **local_addresses; /* NULL: libnice's choice */
-	GSource *renew_timer, *tcp_timer;
-	unsigned int renewals;
-	enum ice_state state;
-	bool has_pair;
-	struct ice_pair pair;
-	struct proxy *proxy;
-	bool endpoint_set;
-	uint16_t wg_port;
-	/* The direct path (nft.h): rules installed, WireGuard's endpoint the peer's address. */
-	char nft_id[NFT_ID_MAX];
-	bool rules, direct;
-	struct sockaddr_storage direct_ep;
-	uint8_t held[WG_HANDSHAKE_MAX]; /* newest handshake message sent before a pair existed */
-	size_t held_len;
-
-	/* Local snapshot. */
-	uint64_t session_id;
-	char ufrag[ICE_UFRAG_MAX], pwd[ICE_PWD_MAX];
-	struct ice_candidate cands[PEER_LINK_LOCAL_CANDIDATES];
-	size_t n_cands;
-	bool gathering_done;
-	GSource *flush_timer, *retry_timer, *announce_timer, *restart_timer, *direct_timer;
-	unsigned int retries, announces;
-	unsigned int restarts;	  /* ICE restarts, either side's, and new sessions */
-	unsigned int failures;	  /* since the last connected state */
-	bool restart_pending;	  /* ours: the peer's next credentials answer it */
-	unsigned int local_types; /* 1 << enum ice_candidate_type, gathered this generation */
-
-	/* For status: wall clock, unix seconds; 0 never. */
-	char restart_reason[CONTROL_REASON_LEN];
-	int64_t restart_at, pair_at, connected_at, recovery_at, outage_ms;
-	unsigned int pair_changes, recoveries;
-	/* Outages (monotonic µs, 0: none now): since when, and WireGuard's counters. */
-	int64_t down_since, silent_since, silence_acted;
-	bool has_counters;
-	uint64_t rx_bytes, tx_bytes;
-
-	/* Remote side. */
-	uint64_t remote_session_id;
-	bool has_remote_session;
-	uint64_t remote_ts;
-	char remote_ufrag[ICE_UFRAG_MAX], remote_pwd[ICE_PWD_MAX];
-	GHashTable *remote_seen;   /* candidate keys handed to ICE this generation */
-	unsigned int remote_types; /* 1 << enum ice_candidate_type, this generation */
-	bool remote_done;
-};
 
 static int64_t now_s(void)
 {
@@ -358,9 +289,6 @@ static void on_state(void *data, enum ice_state st)
 		timer_start(l, &l->tcp_timer, PEER_LINK_TCP_AFTER_MS, on_tcp_due);
 }
 
-static int set_endpoint(struct peer_link *l);
-static void path_update(struct peer_link *l);
-static bool pair_direct(const struct ice_pair *p);
 
 static gboolean on_direct(gpointer data)
 {
@@ -368,7 +296,7 @@ static gboolean on_direct(gpointer data)
 
 	g_source_unref(l->direct_timer);
 	l->direct_timer = NULL;
-	path_update(l);
+	peer_path_update(l);
 	return G_SOURCE_REMOVE;
 }
 
@@ -404,9 +332,9 @@ static void on_selected_pair(void *data, const struct ice_pair *pair)
 	 * WireGuard moves to the direct path PEER_LINK_DIRECT_MS later. Leaving it (a relayed
 	 * pair), or moving between two direct pairs, is done at once.
 	 */
-	if (l->direct || !pair_direct(pair)) {
+	if (l->direct || !peer_path_direct_pair(pair)) {
 		timer_stop(&l->direct_timer);
-		path_update(l);
+		peer_path_update(l);
 	} else if (!l->direct_timer) {
 		timer_start(l, &l->direct_timer, PEER_LINK_DIRECT_MS, on_direct);
 	}
@@ -431,7 +359,6 @@ static void on_receive(void *data, const uint8_t *buf, size_t len)
 }
 
 static int session_new(struct peer_link *l, struct ice_session **ret);
-static void direct_off(struct peer_link *l);
 
 /*
  * A new session replaces the current one: new gathering (addresses, mappings, TURN allocations
@@ -540,145 +467,6 @@ static void on_wg_datagram(void *data, const struct iovec *dgrams, size_t n)
 			l->held_len = len;
 		}
 	}
-}
-
-static int set_endpoint(struct peer_link *l)
-{
-	const struct sockaddr_in *ep = proxy_endpoint(l->proxy);
-	int r;
-
-	r = wgctl_for(l->ifname)->set_endpoint(l->ifname, l->peer_key, (const struct sockaddr *)ep,
-					       sizeof(*ep));
-	if (r < 0) {
-		log_warn("%s: peer %s: setting the endpoint to the proxy failed: %s", l->ifname,
-			 l->name, strerror(-r));
-		return r;
-	}
-	l->endpoint_set = true;
-	log_info("%s: peer %s: endpoint 127.0.0.1:%u (proxy)", l->ifname, l->name,
-		 ntohs(ep->sin_port));
-	return 0;
-}
-
-/* ---- the direct path (nft.h) ---- */
-
-static bool pair_direct(const struct ice_pair *p)
-{
-	return p->fd >= 0 && p->local.transport == ICE_TRANSPORT_UDP &&
-	       p->local.type != ICE_CANDIDATE_RELAY;
-}
-
-static bool parse_addr(const char *a, unsigned int port, struct sockaddr_storage *ret)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ret;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ret;
-
-	memset(ret, 0, sizeof(*ret));
-	if (inet_pton(AF_INET, a, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		return true;
-	}
-	if (inet_pton(AF_INET6, a, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		return true;
-	}
-	return false;
-}
-
-static socklen_t ss_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
-static bool ss_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (a->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin6_port == y->sin6_port &&
-		       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
-	}
-	return false;
-}
-
-static void rules_clear(struct peer_link *l)
-{
-	int r;
-
-	if (!l->rules)
-		return;
-	r = nft_direct_clear(l->nft_id);
-	if (r < 0)
-		log_warn("%s: peer %s: removing the direct path's nftables rules failed: %s",
-			 l->ifname, l->name, strerror(-r));
-	l->rules = false;
-}
-
-/* Back to the proxy: WireGuard's endpoint first, then the rules. */
-static void direct_off(struct peer_link *l)
-{
-	if (l->direct) {
-		l->direct = false;
-		set_endpoint(l);
-	}
-	rules_clear(l);
-}
-
-/* Direct path for a direct pair (rules, then WireGuard's endpoint), else the proxy. */
-static void path_update(struct peer_link *l)
-{
-	struct sockaddr_storage local, remote;
-	socklen_t len = sizeof(local);
-	char a[INET6_ADDRSTRLEN] = "";
-	int r;
-
-	if (!l->has_pair || !pair_direct(&l->pair) || !l->wg_port ||
-	    getsockname(l->pair.fd, (struct sockaddr *)&local, &len) < 0 ||
-	    !parse_addr(l->pair.remote.address, l->pair.remote.port, &remote) ||
-	    local.ss_family != remote.ss_family) {
-		direct_off(l);
-		return;
-	}
-	r = nft_direct_set(l->nft_id, &local, &remote, l->wg_port);
-	if (r < 0) {
-		log_warn("%s: peer %s: direct path's nftables rules failed (%s): using the proxy",
-			 l->ifname, l->name, strerror(-r));
-		direct_off(l);
-		return;
-	}
-	l->rules = true;
-	if (l->direct && ss_equal(&l->direct_ep, &remote))
-		return;
-	r = wgctl_for(l->ifname)->set_endpoint(l->ifname, l->peer_key,
-					       (const struct sockaddr *)&remote, ss_len(&remote));
-	if (r < 0) {
-		log_warn("%s: peer %s: setting the endpoint to the peer failed: %s: proxy",
-			 l->ifname, l->name, strerror(-r));
-		direct_off(l);
-		return;
-	}
-	l->direct = true;
-	l->direct_ep = remote;
-	if (remote.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&remote)->sin6_addr, a, sizeof(a));
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&remote)->sin_addr, a, sizeof(a));
-	log_info("%s: peer %s: endpoint %s%s%s:%u (direct, nftables: ICE port %u <-> WireGuard "
-		 "port %u)",
-		 l->ifname, l->name, remote.ss_family == AF_INET6 ? "[" : "", a,
-		 remote.ss_family == AF_INET6 ? "]" : "", l->pair.remote.port,
-		 ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
-						   : ((struct sockaddr_in *)&local)->sin_port),
-		 l->wg_port);
 }
 
 /* ---- remote side in ---- */
@@ -857,7 +645,7 @@ int peer_link_new(const struct peer_link_config *cfg, struct peer_link **ret)
 	r = ice_session_start(l->ice);
 	if (r < 0)
 		goto fail;
-	set_endpoint(l); /* logged; the next configuration read shows whether it held */
+	peer_path_proxy(l); /* logged; the next configuration read shows whether it held */
 	l->announce_timer = g_timeout_source_new(PEER_LINK_ANNOUNCE_MS);
 	g_source_set_callback(l->announce_timer, on_announce, l, NULL);
 	g_source_attach(l->announce_timer, l->ctx);
@@ -881,7 +669,7 @@ struct peer_link *peer_link_free(struct peer_link *l)
 	timer_stop(&l->direct_timer);
 	timer_stop(&l->renew_timer);
 	timer_stop(&l->tcp_timer);
-	rules_clear(l);
+	peer_path_rules_clear(l);
 	l->ice = ice_session_free(l->ice);
 	l->old_ice = ice_session_free(l->old_ice);
 	g_strfreev(l->local_addresses);
@@ -899,7 +687,7 @@ void peer_link_close(struct peer_link *l)
 	timer_stop(&l->direct_timer);
 	timer_stop(&l->renew_timer);
 	timer_stop(&l->tcp_timer);
-	direct_off(l); /* the daemon stops: WireGuard back at the proxy, rules gone */
+	peer_path_off(l); /* the daemon stops: WireGuard back at the proxy, rules gone */
 	if (l->ice)
 		ice_session_close(l->ice);
 	if (l->old_ice)
@@ -913,54 +701,7 @@ void peer_link_set_wg_port(struct peer_link *l, uint16_t port)
 		return;
 	l->wg_port = port;
 	if (l->has_pair && !l->direct_timer)
-		path_update(l);
-}
-
-bool peer_link_owns_endpoint(const struct peer_link *l, const struct sockaddr_storage *ep)
-{
-	const struct sockaddr_in *mine = proxy_endpoint(l->proxy);
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)ep;
-
-	if (l->direct && ss_equal(ep, &l->direct_ep))
-		return true;
-	return ep->ss_family == AF_INET && sin->sin_port == mine->sin_port &&
-	       sin->sin_addr.s_addr == mine->sin_addr.s_addr;
-}
-
-static void cand_status(const struct ice_candidate *c, struct control_candidate *ret)
-{
-	g_strlcpy(ret->type, ice_candidate_type_name(c->type), sizeof(ret->type));
-	g_strlcpy(ret->address, c->address, sizeof(ret->address));
-	ret->port = (uint16_t)c->port;
-	g_strlcpy(ret->transport, c->transport == ICE_TRANSPORT_TCP ? "tcp" : "udp",
-		  sizeof(ret->transport));
-}
-
-#define TYPE(t) (1U << ICE_CANDIDATE_##t)
-
-/*
- * Why ICE settled for a relay, from the candidate types each side offered this generation: a
- * relayed pair is selected only when no pair between the others has succeeded (yet).
- */
-static const char *relay_reason(const struct peer_link *l)
-{
-	unsigned int lo = l->local_types, re = l->remote_types;
-
-	if (re && !(re & ~TYPE(RELAY)))
-		return "the peer offered only relay candidates";
-	if (lo && !(lo & ~TYPE(RELAY)))
-		return "only relay candidates gathered here";
-	if (!(lo & TYPE(SRFLX)) && !(re & TYPE(SRFLX)))
-		return "no server-reflexive candidate on either side (UDP blocked?), host pairs "
-		       "failed";
-	if (!(lo & TYPE(SRFLX)))
-		return "no server-reflexive candidate here (UDP blocked?), checks to the peer's "
-		       "failed";
-	if (!(re & TYPE(SRFLX)))
-		return "the peer has no server-reflexive candidate (UDP blocked there?), checks "
-		       "failed";
-	return "no direct pair succeeded: local srflx and remote srflx candidates gathered, "
-	       "checks failed (symmetric NAT?)";
+		peer_path_update(l);
 }
 
 void peer_link_set_local_addresses(struct peer_link *l, const char *const *addrs)
@@ -1016,27 +757,4 @@ void peer_link_traffic(struct peer_link *l, uint64_t rx_bytes, uint64_t tx_bytes
 		l->silence_acted = now;
 		session_replace(l, "no traffic received");
 	}
-}
-
-void peer_link_status(const struct peer_link *l, struct control_peer *ret)
-{
-	g_strlcpy(ret->state, ice_state_name(l->state), sizeof(ret->state));
-	ret->ice_restarts = l->restarts;
-	ret->last_restart = l->restart_at;
-	g_strlcpy(ret->last_restart_reason, l->restart_reason, sizeof(ret->last_restart_reason));
-	ret->pair_changes = l->pair_changes;
-	ret->pair_selected = l->has_pair ? l->pair_at : 0;
-	ret->connected_since = l->state == ICE_STATE_CONNECTED ? l->connected_at : 0;
-	ret->recoveries = l->recoveries;
-	ret->last_recovery = l->recovery_at;
-	ret->last_outage_ms = l->outage_ms;
-	ret->has_selected_pair = l->has_pair;
-	if (!l->has_pair)
-		return;
-	cand_status(&l->pair.local, &ret->local);
-	cand_status(&l->pair.remote, &ret->remote);
-	ret->relayed = l->pair.local.type == ICE_CANDIDATE_RELAY ||
-		       l->pair.remote.type == ICE_CANDIDATE_RELAY;
-	if (ret->relayed)
-		g_strlcpy(ret->relay_reason, relay_reason(l), sizeof(ret->relay_reason));
 }
