@@ -205,12 +205,28 @@ static void iface_close_mux(struct iface *it)
 
 /* ---- interfaces and peers ---- */
 
-/* Host candidates only on real links: never loopback, link-local, or a WireGuard interface. */
+static bool name_in(char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
+/*
+ * Host candidates only on real links: never loopback, link-local, or a WireGuard interface,
+ * ours or not (the kernel's and every UAPI socket's, whatever the filter): a pair through
+ * another tunnel would carry WireGuard inside WireGuard.
+ */
 static char **local_addresses(struct daemon *d)
 {
 	GPtrArray *a = g_ptr_array_new();
 	struct ifaddrs *ifa, *i;
+	char **wg = NULL;
+	size_t n_wg = 0;
 
+	if (wgctl_list_all(&wg, &n_wg) < 0)
+		log_debug("listing WireGuard interfaces failed: only managed ones are left out");
 	if (getifaddrs(&ifa) == 0) {
 		for (i = ifa; i; i = i->ifa_next) {
 			char host[NI_MAXHOST];
@@ -219,7 +235,8 @@ static char **local_addresses(struct daemon *d)
 			if ((fam != AF_INET && fam != AF_INET6) || (i->ifa_flags & IFF_LOOPBACK) ||
 			    !(i->ifa_flags & IFF_UP) ||
 			    g_hash_table_contains(d->ifaces, i->ifa_name) ||
-			    watcher_has(d->watcher, i->ifa_name, NULL))
+			    watcher_has(d->watcher, i->ifa_name, NULL) ||
+			    name_in(wg, n_wg, i->ifa_name))
 				continue;
 			if (fam == AF_INET6 &&
 			    IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
@@ -232,6 +249,7 @@ static char **local_addresses(struct daemon *d)
 		}
 		freeifaddrs(ifa);
 	}
+	wgctl_names_free(wg, n_wg);
 	g_ptr_array_add(a, NULL);
 	return (char **)g_ptr_array_free(a, FALSE);
 }

@@ -161,6 +161,9 @@ static void on_local_candidate(void *data, const struct ice_candidate *c)
 			  l->name, PEER_LINK_LOCAL_CANDIDATES);
 		return;
 	}
+	log_debug("%s: peer %s: local candidate %s %s:%u/%s", l->ifname, l->name,
+		  ice_candidate_type_name(c->type), c->address, c->port,
+		  c->transport == ICE_TRANSPORT_TCP ? "tcp" : "udp");
 	l->cands[l->n_cands++] = *c;
 	l->local_types |= 1U << c->type;
 	changed(l);

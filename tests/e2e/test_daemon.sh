@@ -573,6 +573,20 @@ endpoint_stays() {
 	done
 }
 
+# pair_remote_is HOST IFACE ADDR: IFACE's one peer's selected pair is host to host, to ADDR.
+pair_remote_is() {
+	STATUS_JSON=$(status_json "$1") "$PYTHON" -c '
+import json, os, sys
+doc = json.loads(os.environ["STATUS_JSON"])
+p = [i for i in doc["interfaces"] if i["name"] == sys.argv[1]][0]["peers"][0]
+sp = p.get("selected_pair") or {}
+l, r = sp.get("local", {}), sp.get("remote", {})
+print("# %s: %s %s -> %s %s" % (sys.argv[1], l.get("type"), l.get("address"), r.get("type"),
+                                r.get("address")))
+sys.exit(0 if (l.get("type"), r.get("type"), r.get("address")) == ("host", "host", sys.argv[2])
+         else 1)' "$2" "$3"
+}
+
 # run_alone_case: what the daemon must leave alone.
 run_alone_case() {
 	local h1 h2 n1 n2 i1 i2 a b t
@@ -590,8 +604,11 @@ run_alone_case() {
 		10.98.2.2/32 "$(nat_addr "$h2"):51821"
 	wg_conf "$n2" "h${CASE_N}b$E2E_ID" "$(key_file "$h2")" 51821 "$(key_pub "$h1")" \
 		10.98.2.1/32 "$(nat_addr "$h1"):51821"
-	wg_conf "$n1" "x${CASE_N}a$E2E_ID" "$(key_file "$h1")" 51822 "$(key_pub "$h2")" 10.98.3.2/32
-	wg_conf "$n2" "x${CASE_N}b$E2E_ID" "$(key_file "$h2")" 51822 "$(key_pub "$h1")" 10.98.3.1/32
+	# x works by itself (hand-set endpoints): a tunnel ICE must not gather on, nor restart for.
+	wg_conf "$n1" "x${CASE_N}a$E2E_ID" "$(key_file "$h1")" 51822 "$(key_pub "$h2")" 10.98.3.2/32 \
+		"$(nat_addr "$h2"):51822"
+	wg_conf "$n2" "x${CASE_N}b$E2E_ID" "$(key_file "$h2")" 51822 "$(key_pub "$h1")" 10.98.3.1/32 \
+		"$(nat_addr "$h1"):51822"
 	for t in 1 2 3; do
 		a=$(printf 'm h x' | cut -d' ' -f"$t")
 		link_up "$n1" "${a}${CASE_N}a$E2E_ID" "10.98.$t.1/24"
@@ -610,10 +627,19 @@ run_alone_case() {
 		"h${CASE_N}a$E2E_ID" "$(key_pub "$h2")" "$(nat_addr "$h2"):51821" 3
 	check "alone: ping through the interface with hand-set endpoints" \
 		assert_ping "$n1" 10.98.2.2 10
-	check "alone: the filtered-out interface's peer still has no endpoint" endpoint_stays \
-		"$n1" "x${CASE_N}a$E2E_ID" "$(key_pub "$h2")" "(none)" 1
-	check "alone: the filtered-out interface carries nothing" \
-		assert_no_traffic "$n1" 10.98.3.2 2
+	check "alone: the filtered-out interface's endpoint stays as set" endpoint_stays \
+		"$n1" "x${CASE_N}a$E2E_ID" "$(key_pub "$h2")" "$(nat_addr "$h2"):51822" 1
+	check "alone: the filtered-out interface works by itself" assert_ping "$n1" 10.98.3.2 10
+	# Another WireGuard tunnel's address appears mid-session: not a path, no restart.
+	ip -n "$n1" addr add 10.98.4.1/24 dev "x${CASE_N}a$E2E_ID"
+	ip -n "$n2" addr add 10.98.4.2/24 dev "x${CASE_N}b$E2E_ID"
+	sleep 1.5
+	check "alone: no host candidate on another WireGuard tunnel's addresses" \
+		eval "! grep -E 'local candidate .* 10\.98\.' $E2E_TMP/daemon-$h1.log"
+	check "alone: no ICE restart for another WireGuard tunnel's new address" \
+		eval "! grep -q 'local addresses changed' $E2E_TMP/daemon-$h1.log"
+	check "alone: the managed pair is host to host, to $h2's LAN address" \
+		pair_remote_is "$h1" "m${CASE_N}a$E2E_ID" "$(nat_addr "$h2")"
 	check "alone: status lists the managed and hand-set interfaces only" \
 		eval "status_json $h1 | grep -q 'm${CASE_N}a$E2E_ID' && status_json $h1 |
 			grep -q 'h${CASE_N}a$E2E_ID' && ! status_json $h1 | grep -q 'x${CASE_N}a$E2E_ID'"
