@@ -37,3 +37,29 @@ caps() {
 	note "$1: $n thread(s) checked"
 	[ "$bad" = 0 ] && grep -q "privileges: kept CAP_NET_ADMIN" "$E2E_TMP/daemon-$1.log"
 }
+
+# daemon_require TEST: the tools every daemon test needs, else one "not ok" line and exit 1.
+daemon_require() {
+	local cmd
+	for cmd in turnserver openssl nft wg nc "$PYTHON"; do
+		if ! command -v "$cmd" >/dev/null 2>&1; then
+			echo "not ok - $1: $cmd not installed (scripts/deps.sh)"
+			exit 1
+		fi
+	done
+}
+
+# daemon_world: the wan, coturn on the relay and `wice signal --ws` there on SIG_PORT (8088);
+# sets SIG_PORT, BACKEND and STUN. A failure is one "not ok" line and exit 1.
+daemon_world() {
+	SIG_PORT=8088
+	BACKEND="ws://$NAT_RELAY4:$SIG_PORT/"
+	STUN="stun:$NAT_RELAY4:$NAT_STUN_PORT"
+	nat_wan
+	if ! nat_relay; then
+		fail "coturn on the relay"
+		exit 1
+	fi
+	nat_bg relay "$WICE" signal --ws "0.0.0.0:$SIG_PORT" >"$E2E_TMP/signal.log" 2>&1
+	wait_listen "$(nat_ns relay)" "$SIG_PORT" || { fail "wice signal listens"; exit 1; }
+}

@@ -16,28 +16,13 @@ set -eu
 # shellcheck source=SCRIPTDIR/daemon_lib.sh
 . "$(dirname "$0")/daemon_lib.sh"
 
-for cmd in turnserver openssl nft wg nc "$PYTHON"; do
-	if ! command -v "$cmd" >/dev/null 2>&1; then
-		echo "not ok - test_daemon_mesh: $cmd not installed (scripts/deps.sh)"
-		exit 1
-	fi
-done
+daemon_require test_daemon_mesh
 : "${E2E_BYTES:=1000000}"
 
 e2e_init
 wice_snapshot
-SIG_PORT=8088
-BACKEND="ws://$NAT_RELAY4:$SIG_PORT/"
-STUN="stun:$NAT_RELAY4:$NAT_STUN_PORT"
+daemon_world
 TURN_UDP="turn:$NAT_TURN_USER:$NAT_TURN_PASS@$NAT_RELAY4:$NAT_STUN_PORT?transport=udp"
-
-nat_wan
-if ! nat_relay; then
-	fail "coturn on the relay"
-	exit 1
-fi
-nat_bg relay "$WICE" signal --ws "0.0.0.0:$SIG_PORT" >"$E2E_TMP/signal.log" 2>&1
-wait_listen "$(nat_ns relay)" "$SIG_PORT" || { fail "wice signal listens"; exit 1; }
 
 HOSTS=(mea meb mec)
 declare -A IFACE ADDR DAEMON_PID

@@ -40,12 +40,7 @@ set -eu
 # shellcheck source=SCRIPTDIR/daemon_lib.sh
 . "$(dirname "$0")/daemon_lib.sh"
 
-for cmd in turnserver openssl nft wg nc "$PYTHON"; do
-	if ! command -v "$cmd" >/dev/null 2>&1; then
-		echo "not ok - test_daemon_recovery: $cmd not installed (scripts/deps.sh)"
-		exit 1
-	fi
-done
+daemon_require test_daemon_recovery
 : "${E2E_BYTES:=1000000}"
 : "${RECOVERY_BOUND_S:=40}"
 CASES=("$@")

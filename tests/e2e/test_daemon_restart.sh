@@ -26,27 +26,12 @@ set -eu
 # shellcheck source=SCRIPTDIR/daemon_lib.sh
 . "$(dirname "$0")/daemon_lib.sh"
 
-for cmd in turnserver openssl nft wg nc "$PYTHON"; do
-	if ! command -v "$cmd" >/dev/null 2>&1; then
-		echo "not ok - test_daemon_restart: $cmd not installed (scripts/deps.sh)"
-		exit 1
-	fi
-done
+daemon_require test_daemon_restart
 : "${E2E_BYTES:=4000000}"
 
 e2e_init
 wice_snapshot
-SIG_PORT=8088
-BACKEND="ws://$NAT_RELAY4:$SIG_PORT/"
-STUN="stun:$NAT_RELAY4:$NAT_STUN_PORT"
-
-nat_wan
-if ! nat_relay; then
-	fail "coturn on the relay"
-	exit 1
-fi
-nat_bg relay "$WICE" signal --ws "0.0.0.0:$SIG_PORT" >"$E2E_TMP/signal.log" 2>&1
-wait_listen "$(nat_ns relay)" "$SIG_PORT" || { fail "wice signal listens"; exit 1; }
+daemon_world
 
 declare -A DAEMON_PID IFACE PEER # host -> daemon PID, interface, the other host
 A=rsta

@@ -26,7 +26,7 @@
 #define KEY_A "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
 #define KEY_B "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
 
-#define STALL_TIMEOUT_MS 2000
+#define STALL_TIMEOUT_MS 3000
 
 static char tmpdir[64], sock_path[128];
 
@@ -308,7 +308,7 @@ static void test_stalled_clients(void **state)
 	int stalled, silent;
 	ssize_t n;
 
-	f->n_peers = 12000; /* some 2 MB: far more than a unix socket buffers */
+	f->n_peers = 6000; /* over 1 MB: far more than a unix socket buffers */
 	start(f, 0, STALL_TIMEOUT_MS, 0);
 	stalled = raw_connect();
 	assert_int_equal(send(stalled, "status\n", 7, 0), 7);
@@ -323,7 +323,7 @@ static void test_stalled_clients(void **state)
 	 */
 	print_message("answered in %lld ms beside a stalled client\n", (long long)(now_ms() - t0));
 	assert_true(now_ms() - t0 < STALL_TIMEOUT_MS - 500);
-	assert_true(len > 1000000);
+	assert_true(len > 1000000); /* 6000 peers with every status field */
 	full = len;
 	g_free(json);
 
