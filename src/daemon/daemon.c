@@ -746,6 +746,7 @@ int daemon_run(const struct config *cfg)
 		.n_names = cfg->names.n,
 		.globs = (const char *const *)cfg->interfaces.v,
 		.n_globs = cfg->interfaces.n,
+		.uapi_needs_link = true,
 		.on_interface_added = on_interface_added,
 		.on_interface_removed = on_interface_removed,
 		.on_interface_changed = on_interface_changed,

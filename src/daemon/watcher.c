@@ -8,6 +8,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -305,8 +306,9 @@ static void settle_later(struct watcher *w, struct iface *it)
 static void reconsider(struct watcher *w, const char *name)
 {
 	enum sock_state ss = sock_state(w, name);
-	bool present = ss == SOCK_LIVE || kernel_has(w, name);
-	enum watcher_kind kind = ss == SOCK_LIVE ? WATCHER_KIND_UAPI : WATCHER_KIND_KERNEL;
+	bool live = ss == SOCK_LIVE && (!w->cfg.uapi_needs_link || if_nametoindex(name));
+	bool present = live || kernel_has(w, name);
+	enum watcher_kind kind = live ? WATCHER_KIND_UAPI : WATCHER_KIND_KERNEL;
 	struct iface *it;
 
 	if (!filter_allows((const char *const *)w->names, w->n_names, (const char *const *)w->globs,

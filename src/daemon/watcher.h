@@ -83,6 +83,12 @@ struct watcher_config {
 	size_t n_globs;
 
 	uint32_t reread_ms; /* 0: WATCHER_REREAD_MS */
+	/*
+	 * A UAPI socket counts only while a link of its name exists in this network namespace:
+	 * network namespaces share /var/run/wireguard, and another namespace's userspace
+	 * interface is not ours to manage (its TUN device is made before its socket).
+	 */
+	bool uapi_needs_link;
 
 	void (*on_interface_added)(struct watcher *w, const char *name, enum watcher_kind kind,
 				   void *userdata);

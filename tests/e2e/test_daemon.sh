@@ -609,11 +609,11 @@ run_alone_case() {
 		link_up "$n1" "${a}${CASE_N}a$E2E_ID" "10.98.$t.1/24"
 		link_up "$n2" "${a}${CASE_N}b$E2E_ID" "10.98.$t.2/24"
 	done
-	# The namespaces share /var/run/wireguard: each daemon's globs name its own host's only.
+	# The namespaces share /var/run/wireguard, so each daemon's globs match the other host's
+	# interfaces' sockets too: those have no link in its namespace and are not its to manage.
 	for a in "$h1" "$h2"; do
-		t=${a:3:1}
 		nat_bg "$a" "$WICE" daemon --backend "$BACKEND" --ice-server "$STUN" \
-			--interfaces "m${CASE_N}${t}*" --interfaces "h${CASE_N}${t}*" \
+			--interfaces "m${CASE_N}*" --interfaces "h${CASE_N}*" \
 			--socket "$E2E_TMP/$a.sock" --log-level debug >"$E2E_TMP/daemon-$a.log" 2>&1
 		DAEMON_PID[$a]=$NAT_BG_PID
 	done
@@ -635,6 +635,8 @@ run_alone_case() {
 		eval "! grep -q 'local addresses changed' $E2E_TMP/daemon-$h1.log"
 	check "alone: the managed pair is host to host, to $h2's LAN address" \
 		pair_remote_is "$h1" "m${CASE_N}a$E2E_ID" "$(nat_addr "$h2")"
+	check "alone: $h1's daemon manages no interface of $h2's namespace" \
+		eval "! grep -q 'm${CASE_N}b$E2E_ID: managed' $E2E_TMP/daemon-$h1.log"
 	check "alone: status lists the managed and hand-set interfaces only" \
 		eval "status_json $h1 | grep -q 'm${CASE_N}a$E2E_ID' && status_json $h1 |
 			grep -q 'h${CASE_N}a$E2E_ID' && ! status_json $h1 | grep -q 'x${CASE_N}a$E2E_ID'"
