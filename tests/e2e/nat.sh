@@ -96,7 +96,10 @@ nat_wan() {
 	NAT_WAN_NS="wan-$E2E_ID"
 	NAT_WAN_BR="wbr$E2E_ID"
 	ns_add "$NAT_WAN_NS" || return 1
-	ip -n "$NAT_WAN_NS" link add "$NAT_WAN_BR" type bridge
+	# A bridge takes the smallest MAC address of its ports unless given one: each router or
+	# host added later could change it, and everyone's ARP entry for the bridge's address
+	# would then point nowhere until it expired (tens of seconds of lost packets, seen).
+	ip -n "$NAT_WAN_NS" link add "$NAT_WAN_BR" address 02:00:cb:00:71:01 type bridge
 	ip -n "$NAT_WAN_NS" addr add "$NAT_WAN4/24" dev "$NAT_WAN_BR"
 	ip -n "$NAT_WAN_NS" addr add "$NAT_WAN6/64" dev "$NAT_WAN_BR" nodad
 	ip -n "$NAT_WAN_NS" link set "$NAT_WAN_BR" up
@@ -188,7 +191,7 @@ nat_router() {
 		len4=24
 		l6=fd00:0:0:$n::1
 	fi
-	ip -n "$ns" link add "$lan" type bridge
+	ip -n "$ns" link add "$lan" address "$(printf '02:00:c6:12:%02x:01' "$n")" type bridge
 	ip -n "$ns" addr add "$l4/$len4" dev "$lan"
 	ip -n "$ns" addr add "$l6/64" dev "$lan" nodad
 	ip -n "$ns" link set "$lan" up
