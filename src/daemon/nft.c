@@ -145,7 +145,7 @@ static void chains(GString *s, const char *id)
 			       "add table " NFT_TABLE "\n"
 			       "add chain " NFT_TABLE " pre_%s { type filter hook prerouting "
 			       "priority raw; }\n"
-			       "add chain " NFT_TABLE " out_%s { type filter hook output "
+			       "add chain " NFT_TABLE " out_%s { type route hook output "
 			       "priority raw; }\n"
 			       "flush chain " NFT_TABLE " pre_%s\n"
 			       "flush chain " NFT_TABLE " out_%s\n",
@@ -155,8 +155,9 @@ static void chains(GString *s, const char *id)
 int nft_direct_set(const char *id, const struct sockaddr_storage *local,
 		   const struct sockaddr_storage *remote, uint16_t wg_port)
 {
-	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN],
-		ldst[INET6_ADDRSTRLEN + 16] = "", lsrc[INET6_ADDRSTRLEN + 16] = "";
+	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN];
+	char ldst[INET6_ADDRSTRLEN + 16] = "", lsrc[INET6_ADDRSTRLEN + 16] = "";
+	char lset[INET6_ADDRSTRLEN + 20] = "";
 	const char *ip = remote->ss_family == AF_INET6 ? "ip6" : "ip";
 	uint16_t lp, rp;
 	gint64 t0;
@@ -170,6 +171,7 @@ int nft_direct_set(const char *id, const struct sockaddr_storage *local,
 	if (!addr_any(local)) {
 		snprintf(ldst, sizeof(ldst), "%s daddr %s ", ip, la);
 		snprintf(lsrc, sizeof(lsrc), "%s saddr %s ", ip, la);
+		snprintf(lset, sizeof(lset), " %s saddr set %s", ip, la);
 	}
 	s = g_string_new(NULL);
 	chains(s, id);
@@ -180,9 +182,9 @@ int nft_direct_set(const char *id, const struct sockaddr_storage *local,
 		"@th,96,32 != 0x2112a442 udp dport set %u\n"
 		"add rule " NFT_TABLE " out_%s %s daddr %s %sudp dport %u udp sport %u notrack\n"
 		"add rule " NFT_TABLE " out_%s %s daddr %s udp dport %u udp sport %u notrack "
-		"udp sport set %u\n",
+		"udp sport set %u%s\n",
 		id, ip, ra, ldst, rp, lp, id, ip, ra, ldst, rp, lp, wg_port, id, ip, ra, lsrc, rp,
-		lp, id, ip, ra, rp, wg_port, lp);
+		lp, id, ip, ra, rp, wg_port, lp, lset);
 	t0 = g_get_monotonic_time();
 	r = nft_run("setting the direct path's rules for", id, s->str, false, NULL);
 	if (r == 0)

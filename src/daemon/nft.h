@@ -9,12 +9,16 @@
  *                             destination port becomes W (WireGuard's). STUN keeps reaching
  *                             libnice (consent freshness).
  *   output, priority raw:     to R:rp from L (the ICE socket's own packets): notrack; from W:
- *                             notrack, and the source port becomes L.
+ *                             notrack, the source port becomes L and the source address L's
+ *                             (WireGuard's socket is unbound: routing picks its source, which
+ *                             on a host with several addresses need not be the candidate's,
+ *                             and the peer's rules match only that one). A route chain, so a
+ *                             changed source is routed again (policy routing by source).
  *
  * Stateless (notrack) on purpose: a conntrack NAT to the ICE port collides with the ICE
  * socket's own flow to the same peer. L is the socket's local (base) port, also for
- * server-reflexive candidates. nft's payload statements on transport ports fix the UDP
- * checksum.
+ * server-reflexive candidates. nft's payload statements fix the UDP checksum (for the
+ * address, through the pseudo-header).
  *
  * Each peer has its own two base chains (pre_ID, out_ID), replaced or deleted as a whole, each
  * change one nftables transaction through libnftables, in process (one context, made on first

@@ -10,6 +10,10 @@
 #   symmetric6 both behind symmetric NATs with IPv6 only, TURN over UDP to coturn's IPv6
 #              address: relayed through the proxy (coturn hands out IPv4 relayed addresses, the
 #              RFC 6156 default: libnice does not ask for an IPv6 one)
+#   multi      one LAN; the first host has a second IPv4 address and the second host drops UDP
+#              from the first one's other addresses: the only working pair starts at the second
+#              address, which routing would not choose as WireGuard's source (the direct path
+#              sets it)
 #   eim        each host behind its own endpoint-independent NAT: srflx / prflx, direct
 #   symmetric  both behind symmetric NATs, TURN over UDP: relayed
 #   udpblocked one host behind a router that drops outgoing UDP, the other behind eim: the
@@ -55,7 +59,7 @@ daemon_require test_daemon
 : "${E2E_RELAY_BYTES:=16000000}"
 CASES=("$@")
 [ ${#CASES[@]} -gt 0 ] ||
-	CASES=(lan lan6 eim symmetric symmetric6 names udpblocked turns icetcp create wggo alone kernel)
+	CASES=(lan multi lan6 eim symmetric symmetric6 names udpblocked turns icetcp create wggo alone kernel)
 
 e2e_init
 wice_snapshot
@@ -305,6 +309,36 @@ drop_udp() {
 	EOF
 }
 
+# second_address HOST PEER: HOST gets a second IPv4 address on its LAN (MULTI_ADDR, .250 of its
+# /24, after the first in routing's choice of source), and PEER drops UDP from HOST's other
+# addresses.
+second_address() {
+	local a4 a6
+	a4=$(nat_addr "$1")
+	a6=$(nat_addr "$1" 6)
+	MULTI_ADDR=${a4%.*}.250
+	ip -n "$(nat_ns "$1")" addr add "$MULTI_ADDR/24" dev "${NAT_IF[$1]}" || return 1
+	ip netns exec "$(nat_ns "$2")" nft -f - <<-EOF
+		table inet e2e_multi {
+			chain in {
+				type filter hook input priority 0;
+				ip saddr $a4 meta l4proto udp drop
+				ip6 saddr $a6 meta l4proto udp drop
+			}
+		}
+	EOF
+}
+
+# pair_local_is HOST ADDR: HOST's one peer's selected pair starts at ADDR.
+pair_local_is() {
+	STATUS_JSON=$(status_json "$1") "$PYTHON" -c '
+import json, os, sys
+p = [p for i in json.loads(os.environ["STATUS_JSON"])["interfaces"] for p in i["peers"]][0]
+l = (p.get("selected_pair") or {}).get("local") or {}
+print("# %s %s:%s" % (l.get("type"), l.get("address"), l.get("port")))
+sys.exit(0 if l.get("address") == sys.argv[1] else 1)' "$2"
+}
+
 # wait_log FILE TEXT SECONDS: until FILE holds TEXT.
 wait_log() {
 	local deadline=$(($(now_ms) + $3 * 1000))
@@ -352,6 +386,7 @@ run_case() {
 		nat_router "$k2" "r$h2" && nat_host "$h2" "r$h2"
 	fi
 	[ "$name" != icetcp ] || drop_udp "$h1" || fail "$name: $h1 drops UDP"
+	[ "$name" != multi ] || second_address "$h1" "$h2" || fail "$name: $h1's second address"
 	if [ -n "${CASE_V6:-}" ]; then # IPv6 only: no IPv4 address (nor route) on either host
 		ip -n "$(nat_ns "$h1")" -4 addr flush dev "${NAT_IF[$h1]}"
 		ip -n "$(nat_ns "$h2")" -4 addr flush dev "${NAT_IF[$h2]}"
@@ -466,6 +501,10 @@ run_case() {
 			grep -qF "ICE server relay.wice.test: $NAT_RELAY4 $NAT_RELAY6" \
 			"$E2E_TMP/daemon-$h1.log"
 		check "$name: $h1 sent STUN/TURN to the name's IPv6 address too" probe_count "$h1"
+	fi
+	if [ "$name" = multi ]; then
+		check "$name: $h1's pair starts at its second address ${MULTI_ADDR:-}" \
+			pair_local_is "$h1" "${MULTI_ADDR:-}"
 	fi
 	if [ "$name" = udpblocked ]; then
 		check "$name: $h1 holds TURN over TCP to the relay (no UDP leaves its LAN)" \
@@ -681,6 +720,7 @@ run_kernel_case() {
 for c in "${CASES[@]}"; do
 	case $c in
 	lan) run_case lan none host false "$STUN" ;;
+	multi) run_case multi none host false "$STUN" ;;
 	lan6) CASE_V6=1 CASE_BACKEND=$BACKEND6 run_case lan6 lan6 host false "$STUN6" ;;
 	symmetric6)
 		CASE_V6=1 CASE_BACKEND=$BACKEND6 run_case symmetric6 symmetric relay true \
