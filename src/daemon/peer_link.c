@@ -292,7 +292,6 @@ static void on_state(void *data, enum ice_state st)
 		timer_start(l, &l->tcp_timer, PEER_LINK_TCP_AFTER_MS, on_tcp_due);
 }
 
-
 static gboolean on_direct(gpointer data)
 {
 	struct peer_link *l = data;
@@ -322,8 +321,8 @@ static void on_selected_pair(void *data, const struct ice_pair *pair)
 	l->pair = *pair;
 	l->has_pair = true;
 	log_info("%s: peer %s: selected pair %s %s:%u/%s -> %s %s:%u/%s", l->ifname, l->name,
-		 ice_candidate_type_name(pair->local.type), pair->local.address,
-		 pair->local.port, pair->local.transport == ICE_TRANSPORT_TCP ? "tcp" : "udp",
+		 ice_candidate_type_name(pair->local.type), pair->local.address, pair->local.port,
+		 pair->local.transport == ICE_TRANSPORT_TCP ? "tcp" : "udp",
 		 ice_candidate_type_name(pair->remote.type), pair->remote.address,
 		 pair->remote.port, pair->remote.transport == ICE_TRANSPORT_TCP ? "tcp" : "udp");
 	if (l->held_len) {
@@ -481,9 +480,9 @@ static bool cand_from_proto(const Wice__Signaling__Candidate *p, struct ice_cand
 	    g_strlcpy(c->foundation, p->foundation, sizeof(c->foundation)) >=
 		    sizeof(c->foundation) ||
 	    g_strlcpy(c->address, p->address, sizeof(c->address)) >= sizeof(c->address) ||
-	    (p->related_address && g_strlcpy(c->related_address, p->related_address,
-					     sizeof(c->related_address)) >=
-					   sizeof(c->related_address)))
+	    (p->related_address &&
+	     g_strlcpy(c->related_address, p->related_address, sizeof(c->related_address)) >=
+		     sizeof(c->related_address)))
 		return false;
 	c->component = p->component;
 	c->transport = (enum ice_transport)p->transport;
@@ -723,9 +722,21 @@ void peer_link_set_local_addresses(struct peer_link *l, const char *const *addrs
 }
 
 /*
- * WireGuard sending and nothing coming back: an outage for status after PEER_LINK_OUTAGE_MS,
- * a new session after PEER_LINK_SILENCE_MS (and again each PEER_LINK_SILENCE_MS it lasts).
- * Only while ICE says connected: before that, or failed, ICE's own timers act.
+ * Only the peer's keepalive came back after a silence no longer than WireGuard lets a receiver
+ * wait before answering (WG_KEEPALIVE_TIMEOUT, with PEER_LINK_SILENCE_MS's slack): the peer
+ * got our data all along and had nothing to send. A one-way flow, not an outage.
+ */
+static bool keepalive_answer(const struct peer_link *l, uint64_t rx_delta, int64_t now)
+{
+	return rx_delta == WG_DATA_OVERHEAD && l->down_since == l->silent_since &&
+	       now - l->silent_since < PEER_LINK_SILENCE_MS * 1000LL;
+}
+
+/*
+ * WireGuard sending and nothing coming back: an outage for status after PEER_LINK_OUTAGE_MS
+ * (withdrawn if only the peer's keepalive answers it in time), a new session after
+ * PEER_LINK_SILENCE_MS (and again each PEER_LINK_SILENCE_MS it lasts). Only while ICE says
+ * connected: before that, or failed, ICE's own timers act.
  */
 void peer_link_traffic(struct peer_link *l, uint64_t rx_bytes, uint64_t tx_bytes)
 {
@@ -733,13 +744,19 @@ void peer_link_traffic(struct peer_link *l, uint64_t rx_bytes, uint64_t tx_bytes
 	bool rx = l->has_counters && rx_bytes != l->rx_bytes;
 	bool tx = l->has_counters && tx_bytes != l->tx_bytes &&
 		  tx_bytes - l->tx_bytes != WG_DATA_OVERHEAD;
+	uint64_t rx_delta = rx_bytes - l->rx_bytes;
 
 	l->has_counters = true;
 	l->rx_bytes = rx_bytes;
 	l->tx_bytes = tx_bytes;
 	if (rx) {
-		if (l->down_since && l->state == ICE_STATE_CONNECTED)
+		if (l->down_since && l->silent_since && keepalive_answer(l, rx_delta, now)) {
+			log_debug("%s: peer %s: a keepalive answered after %lld ms: a one-way flow",
+				  l->ifname, l->name, (long long)(now - l->silent_since) / 1000);
+			l->down_since = 0;
+		} else if (l->down_since && l->state == ICE_STATE_CONNECTED) {
 			recovered(l);
+		}
 		l->silent_since = l->silence_acted = 0;
 		return;
 	}
@@ -752,9 +769,10 @@ void peer_link_traffic(struct peer_link *l, uint64_t rx_bytes, uint64_t tx_bytes
 	if (!l->silent_since)
 		return;
 	if (!l->down_since && now - l->silent_since >= PEER_LINK_OUTAGE_MS * 1000LL) {
+		/* Debug only: a one-way flow looks like this until the peer's keepalive. */
 		l->down_since = l->silent_since;
-		log_info("%s: peer %s: WireGuard sends, nothing received for %lld ms", l->ifname,
-			 l->name, (long long)(now - l->silent_since) / 1000);
+		log_debug("%s: peer %s: WireGuard sends, nothing received for %lld ms", l->ifname,
+			  l->name, (long long)(now - l->silent_since) / 1000);
 	}
 	if (now - MAX(l->silent_since, l->silence_acted) >= PEER_LINK_SILENCE_MS * 1000LL) {
 		l->silence_acted = now;

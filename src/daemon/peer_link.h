@@ -72,8 +72,8 @@
 #define PEER_LINK_SILENCE_MS ((WG_KEEPALIVE_TIMEOUT + 2) * 1000)
 /*
  * Sending unanswered this long counts as an outage for status (a recovery when traffic comes
- * back). A one-way flow, answered only by the peer's 10 s keepalives, looks the same: a
- * report, never a reason to act.
+ * back). A one-way flow, answered only by the peer's keepalive within WG_KEEPALIVE_TIMEOUT,
+ * looks the same until that keepalive: then the outage is withdrawn, not counted.
  */
 #define PEER_LINK_OUTAGE_MS 2000
 

@@ -27,6 +27,10 @@
 #            WireGuard's counters and starts a new session (status: "no traffic received",
 #            within PEER_LINK_SILENCE_MS, 12 s, and a few seconds); the drop is lifted and the
 #            tunnel carries traffic again (status: a recovery)
+#   oneway   the tunnel is up; one host sends UDP through it for 13 s to a port the other
+#            drops: the only answer is the receiver's WireGuard keepalive after 10 s. The
+#            daemon suspects an outage after 2 s and withdraws it at the keepalive (its log
+#            says so): status counts no recovery and no restart
 #
 # Usage: tests/e2e/test_daemon_recovery.sh [CASE...]   (as root; default all, about 60 s)
 # Env:   WICE (binary), E2E_KEEP=1, E2E_BYTES (TCP transfer size, default 1 MB here),
@@ -44,7 +48,7 @@ daemon_require test_daemon_recovery
 : "${E2E_BYTES:=1000000}"
 : "${RECOVERY_BOUND_S:=40}"
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(flush signal addr addradd symflush silence)
+[ ${#CASES[@]} -gt 0 ] || CASES=(flush signal addr addradd symflush silence oneway)
 ADDRADD_LOSS_MAX=1
 
 e2e_init
@@ -433,6 +437,44 @@ case_silence() {
 	teardown sln
 }
 
+# A one-way flow: answered by nothing but the receiver's keepalive, and not an outage.
+case_oneway() {
+	local a=owya b=owyb r0 rec
+	if ! setup owy; then
+		fail "oneway: tunnel up before the flow"
+		return
+	fi
+	pass "oneway: tunnel up before the flow"
+	r0=$(status_get "$a" 'p["ice_restarts"]')
+	rec=$(status_get "$a" 'p["recoveries"]')
+	ip netns exec "$(nat_ns "$b")" nft -f - <<-EOF
+		table inet wice_oneway {
+			chain in {
+				type filter hook input priority 0;
+				iifname "${IFACE[$b]}" udp dport 9 drop
+			}
+		}
+	EOF
+	# Past WireGuard's passive keepalive (10 s after the first datagram) by 3 s.
+	ip netns exec "$(nat_ns "$a")" "$PYTHON" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.monotonic() + 13
+while time.monotonic() < end:
+    s.sendto(b"x" * 200, (sys.argv[1], 9))
+    time.sleep(0.1)' "${ADDR[$b]}"
+	sleep 1.5 # the counters are read once a second
+	check "oneway: $a took the keepalive for an answer (log)" grep -q \
+		"a keepalive answered after" "$E2E_TMP/daemon-$a.log"
+	check "oneway: status on $a: no recovery counted ($rec)" \
+		wait_status "$a" 'p["recoveries"]' "$rec" 1
+	check "oneway: status on $a: no ICE restart ($r0)" \
+		wait_status "$a" 'p["ice_restarts"]' "$r0" 1
+	check "oneway: ping through the tunnel after" assert_ping "$(nat_ns "$a")" "${ADDR[$b]}" 5
+	status_recovery "$a"
+	teardown owy
+}
+
 for c in "${CASES[@]}"; do
 	case $c in
 	flush) case_flush ;;
@@ -441,6 +483,7 @@ for c in "${CASES[@]}"; do
 	addradd) case_addradd ;;
 	symflush) case_symflush ;;
 	silence) case_silence ;;
+	oneway) case_oneway ;;
 	*) fail "unknown case $c" ;;
 	esac
 done
