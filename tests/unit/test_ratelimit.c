@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The per-source handshake rate limit (ratelimit.h): the table alone with the clock moved by
- * hand (burst, refill rate, what counts as one source, the bound, expiry).
+ * hand (burst, refill rate, what counts as one source, the bound, expiry), then two devices
+ * (harness.h) where one source floods initiations with valid cookies under load.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -275,6 +276,139 @@ static void test_refused_outright(void **state)
 	ratelimit_free(&zero);
 }
 
+/* ---- In the receive path (harness.h) ---- */
+
+struct pair {
+	struct hdev a, b;
+};
+
+static int pair_setup(void **state)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+
+	assert_non_null(p);
+	assert_int_equal(h_pair_new(&p->a, &p->b, "", ""), 0);
+	h_log_reset();
+	h_hook = NULL;
+	*state = p;
+	return 0;
+}
+
+static void set_queued(struct hdev *h, unsigned int n)
+{
+	pthread_mutex_lock(&h->dev->hs_lock);
+	h->dev->hs_head = 0;
+	h->dev->hs_count = n;
+	pthread_mutex_unlock(&h->dev->hs_lock);
+}
+
+/* Has a initiate to b and returns the initiation, not delivered. */
+static size_t take_initiation(struct pair *p, uint8_t *msg)
+{
+	struct wg_endpoint src;
+	ssize_t len;
+
+	h_initiate(&p->a, &p->b);
+	len = h_recv(&p->b, msg, H_MAX_DATAGRAM, &src, 1000);
+	assert_int_equal(len, sizeof(struct wg_message_handshake_initiation));
+	return (size_t)len;
+}
+
+/*
+ * An initiation from a whose mac2 is valid when it comes from `from`: b, under load, answers
+ * one from there with a cookie (sent to `from`; any 127/8 address reaches a's socket), which a
+ * takes for its next initiation.
+ */
+static size_t initiation_with_cookie(struct pair *p, const struct wg_endpoint *from, uint8_t *msg)
+{
+	struct wg_message_handshake_cookie c;
+	struct wg_endpoint cfrom;
+	uint8_t buf[H_MAX_DATAGRAM];
+	size_t len = take_initiation(p, msg);
+	ssize_t n;
+
+	h_deliver(&p->b, msg, len, from);
+	n = h_recv(&p->a, buf, sizeof(buf), &cfrom, 1000);
+	assert_int_equal(n, sizeof(c));
+	assert_int_equal(h_type(buf, (size_t)n), WG_MSG_HANDSHAKE_COOKIE);
+	memcpy(&c, buf, sizeof(c));
+	h_deliver(&p->a, &c, sizeof(c), &cfrom);
+	ctrl_run_once(p->a.dev);
+	assert_int_equal(h_counter(&p->a.dev->dropped_invalid), 0);
+	return take_initiation(p, msg);
+}
+
+#define FLOOD_NS (400 * MS)
+
+/*
+ * Under load, one source replays an initiation with a valid cookie as fast as it can: at most
+ * BURST + RATE * t of them reach the handshake queue, the rest are counted; a second source
+ * meanwhile gets every one of its (few) initiations through.
+ */
+static void test_flood_from_one_source(void **state)
+{
+	struct pair *p = *state;
+	struct wg_device *b = p->b.dev;
+	uint8_t init_x[H_MAX_DATAGRAM], init_y[H_MAX_DATAGRAM];
+	struct wg_endpoint x = p->a.addr, y = p->a.addr;
+	uint64_t start, elapsed, sent = 0, bound;
+	unsigned int through, y_sent = 0;
+	size_t len_x, len_y;
+
+	inet_pton(AF_INET, "127.0.0.2", &y.in4.sin_addr);
+	set_queued(&p->b, WG_UNDER_LOAD_THRESHOLD);
+	len_x = initiation_with_cookie(p, &x, init_x);
+	len_y = initiation_with_cookie(p, &y, init_y);
+	assert_int_equal(h_queued_handshakes(&p->b), WG_UNDER_LOAD_THRESHOLD);
+
+	start = now_ns();
+	do {
+		h_deliver(&p->b, init_x, len_x, &x);
+		sent++;
+		/* y: one initiation every ~100 ms, within its own burst. */
+		if (y_sent < 4 && now_ns() - start >= y_sent * 100 * MS) {
+			unsigned int before = h_queued_handshakes(&p->b);
+
+			h_deliver(&p->b, init_y, len_y, &y);
+			assert_int_equal(h_queued_handshakes(&p->b), before + 1);
+			y_sent++;
+		}
+		elapsed = now_ns() - start;
+	} while (elapsed < FLOOD_NS || y_sent < 4);
+
+	through = h_queued_handshakes(&p->b) - WG_UNDER_LOAD_THRESHOLD - y_sent;
+	bound = BURST + elapsed / COST;
+	print_message("flood: %llu sent in %llu ms, %u through (bound %llu)\n",
+		      (unsigned long long)sent, (unsigned long long)(elapsed / MS), through,
+		      (unsigned long long)bound);
+	assert_true(through >= BURST);
+	assert_true(through <= bound);
+	assert_true(sent > 10 * bound); /* it was a flood: the limit did the dropping */
+	assert_int_equal(h_counter(&b->dropped_handshake_ratelimit), sent - through);
+	assert_int_equal(h_counter(&b->dropped_invalid), 0);
+	assert_int_equal(h_counter(&b->dropped_handshake_queue), 0);
+	assert_int_equal(ratelimit_count(&b->handshake_limit), 2);
+	assert_int_equal(h_drain(&p->a), 0); /* valid cookies: no cookie replies */
+	set_queued(&p->b, 0);
+}
+
+/* Not under load nothing is limited (as in the kernel), and no source is even tracked. */
+static void test_no_limit_without_load(void **state)
+{
+	struct pair *p = *state;
+	struct wg_device *b = p->b.dev;
+	uint8_t init[H_MAX_DATAGRAM];
+	size_t len = take_initiation(p, init);
+	const unsigned int n = WG_UNDER_LOAD_THRESHOLD / 4;
+
+	for (unsigned int i = 0; i < n; i++)
+		h_deliver(&p->b, init, len, &p->a.addr);
+	assert_int_equal(h_queued_handshakes(&p->b), n);
+	assert_int_equal(h_counter(&b->dropped_handshake_ratelimit), 0);
+	assert_int_equal(ratelimit_count(&b->handshake_limit), 0);
+	set_queued(&p->b, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +419,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_table_full, rl_setup, rl_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, rl_setup, rl_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_outright, rl_setup, rl_teardown),
+		cmocka_unit_test_setup_teardown(test_flood_from_one_source, pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_no_limit_without_load, pair_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
