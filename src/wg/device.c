@@ -44,7 +44,8 @@ int device_new(const char *name, int tun_fd, struct wg_device **ret)
 	dev->ctrl_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->rx_kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!dev->hs_queue || dev->ctrl_kick < 0 || dev->rx_kick < 0 || dev->stop_fd < 0) {
+	if (!dev->hs_queue || dev->ctrl_kick < 0 || dev->rx_kick < 0 || dev->stop_fd < 0 ||
+	    ratelimit_init(&dev->handshake_limit) < 0) {
 		dev->tun_fd = -1;
 		device_free(dev);
 		return -ENOMEM;
@@ -71,6 +72,7 @@ void device_free(struct wg_device *dev)
 		if (*fd >= 0)
 			close(*fd);
 	free(dev->hs_queue);
+	ratelimit_free(&dev->handshake_limit);
 	wgcrypto_data_ctx_free(&dev->ctrl_cipher);
 	pthread_rwlock_destroy(&dev->lock);
 	pthread_mutex_destroy(&dev->hs_lock);

@@ -25,6 +25,7 @@
 #include "wg/index.h"
 #include "wg/noise.h"
 #include "wg/peer.h"
+#include "wg/ratelimit.h"
 
 #define WG_PEER_HASH_BUCKETS 4096
 
@@ -60,6 +61,8 @@ struct wg_device {
 	unsigned int hs_head, hs_count;
 	struct wg_queued_handshake *hs_queue; /* WG_MAX_QUEUED_HANDSHAKES entries */
 	_Atomic uint64_t under_load_until;
+	/* Per-source handshake buckets under load: the rx thread's alone, so no lock. */
+	struct ratelimit handshake_limit;
 
 	int ctrl_kick; /* eventfd: wake the control thread */
 	int rx_kick;   /* eventfd: sockets changed, rx thread re-reads them */
@@ -76,6 +79,7 @@ struct wg_device {
 
 	/* Counters a remote party can drive, for the log and tests. */
 	_Atomic uint64_t dropped_invalid, dropped_replay, dropped_handshake_queue, dropped_no_peer;
+	_Atomic uint64_t dropped_handshake_ratelimit; /* under load, its source's bucket empty */
 };
 
 /* Creates the device state; tun_fd may be -1 (no interface: tests, fuzzing). */

@@ -41,6 +41,21 @@
 #define WG_UNDER_LOAD_AFTER_TIME 1 /* seconds we stay "under load" once the queue drains */
 #define WG_MAX_STAGED_PACKETS	 128
 
+/*
+ * Under load a valid cookie proves only that a source can receive at its address, not that it
+ * is polite: one host echoing cookies could still keep the control thread busy with Diffie-
+ * Hellman for everyone. So, as the Linux driver does (ratelimiter.c), each source also needs a
+ * token from its own bucket: 20 handshake messages a second, bursts of 5. A source is an IPv4
+ * address or an IPv6 /64 (one host's usual allocation, so a host cannot step through its own
+ * prefix). The table of sources is bounded; when full, new sources are refused (known ones are
+ * still served) until one has been idle for a second and expires.
+ */
+#define WG_RATELIMIT_PACKETS_PER_SECOND 20
+#define WG_RATELIMIT_BURST		5
+#define WG_RATELIMIT_MAX_SOURCES	8192
+#define WG_RATELIMIT_IDLE_EXPIRY	1 /* seconds without a packet before a source is forgotten */
+#define WG_RATELIMIT_IPV6_PREFIX_LEN	64
+
 /* Anti-replay window (RFC 6479 style bitmap), the size the Linux driver uses. */
 #define WG_COUNTER_BITS_TOTAL  8192
 #define WG_COUNTER_WINDOW_SIZE (WG_COUNTER_BITS_TOTAL - 64)

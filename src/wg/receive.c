@@ -3,10 +3,12 @@
  * Receiving: the rx thread (UDP -> TUN). recvmmsg with UDP GRO brings many datagrams per
  * system call; data messages are decrypted in place, checked against the replay window and
  * cryptokey routing, and coalesced back into TCP superpackets for TUN. Handshake messages
- * are checked for mac1 (and, under load, mac2) here and queued for the control thread.
+ * are checked for mac1 (and, under load, mac2 and their source's rate limit) here and queued
+ * for the control thread.
  *
  * Every check comes before any state changes: a datagram that fails one is dropped and
- * counted, and nothing else is touched.
+ * counted, and nothing else is touched (but its source's rate-limit entry: a refused handshake
+ * still keeps its source known, or a flood would be forgotten and get a fresh burst).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -112,6 +114,18 @@ static void receive_handshake(struct rx_state *rx, const uint8_t *msg, size_t le
 		/* Both message kinds carry the sender index at offset 4. */
 		memcpy(&sender, msg + 4, sizeof(sender));
 		send_cookie_reply(dev, msg, len, le32toh(sender), src);
+		return;
+	}
+	/*
+	 * A cookie proves the address, not good manners: under load each source also needs a
+	 * token (WG_RATELIMIT_*), so one host echoing cookies cannot starve the others. Not
+	 * under load nothing is limited, as in the kernel; idle sources are still forgotten.
+	 */
+	if (!load) {
+		ratelimit_expire(&dev->handshake_limit, rx->now);
+	} else if (!ratelimit_allow(&dev->handshake_limit, &src->sa, rx->now)) {
+		atomic_fetch_add_explicit(&dev->dropped_handshake_ratelimit, 1,
+					  memory_order_relaxed);
 		return;
 	}
 	queue_handshake(dev, msg, len, src);

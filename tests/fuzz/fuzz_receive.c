@@ -150,6 +150,7 @@ static void fuzz_reset(void)
 	dev->hs_head = dev->hs_count = 0;
 	pthread_mutex_unlock(&dev->hs_lock);
 	atomic_store(&dev->under_load_until, 0);
+	ratelimit_expire(&dev->handshake_limit, UINT64_MAX); /* forget every source */
 }
 
 static void seal_data(uint8_t *msg, size_t len)
