@@ -115,7 +115,9 @@ void send_handshake_initiation(struct wg_peer *peer, bool is_retry);
 void send_handshake_response(struct wg_peer *peer);
 void send_keepalive(struct wg_peer *peer);
 void send_staged(struct wg_peer *peer);
-int send_datagram(struct wg_device *dev, const struct wg_endpoint *ep, const void *buf, size_t len);
+/* From ep's source address; one that is gone (*ret_src_gone, may be NULL): routing's. */
+int send_datagram(struct wg_device *dev, const struct wg_endpoint *ep, const void *buf, size_t len,
+		  bool *ret_src_gone);
 void send_cookie_reply(struct wg_device *dev, const uint8_t *msg, size_t len, uint32_t index,
 		       const struct wg_endpoint *src);
 

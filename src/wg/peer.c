@@ -13,12 +13,21 @@ bool endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b)
 		return false;
 	if (a->sa.sa_family == AF_INET)
 		return a->in4.sin_port == b->in4.sin_port &&
-		       a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+		       a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr &&
+		       a->src4.s_addr == b->src4.s_addr;
 	if (a->sa.sa_family == AF_INET6)
 		return a->in6.sin6_port == b->in6.sin6_port &&
 		       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) &&
-		       a->in6.sin6_scope_id == b->in6.sin6_scope_id;
+		       a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
+		       !memcmp(&a->src6, &b->src6, 16) && a->src_ifindex == b->src_ifindex;
 	return true;
+}
+
+bool endpoint_has_src(const struct wg_endpoint *e)
+{
+	if (e->sa.sa_family == AF_INET)
+		return e->src4.s_addr != 0;
+	return e->sa.sa_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&e->src6);
 }
 
 static unsigned int peer_bucket(const struct wg_device *dev, const uint8_t key[static WG_KEY_LEN])
@@ -109,6 +118,16 @@ void peer_set_endpoint(struct wg_peer *peer, const struct wg_endpoint *ep)
 {
 	pthread_mutex_lock(&peer->endpoint_lock);
 	peer->endpoint = *ep;
+	pthread_mutex_unlock(&peer->endpoint_lock);
+}
+
+void peer_clear_src(struct wg_peer *peer, const struct wg_endpoint *stale)
+{
+	pthread_mutex_lock(&peer->endpoint_lock);
+	if (endpoint_equal(&peer->endpoint, stale)) {
+		memset(&peer->endpoint.src6, 0, sizeof(peer->endpoint.src6));
+		peer->endpoint.src_ifindex = 0;
+	}
 	pthread_mutex_unlock(&peer->endpoint_lock);
 }
 

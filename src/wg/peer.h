@@ -27,13 +27,27 @@ struct wg_endpoint {
 		struct sockaddr_in in4;
 		struct sockaddr_in6 in6;
 	};
+	/*
+	 * The local address the peer's last packet came to (IP_PKTINFO / IPV6_PKTINFO), and its
+	 * interface: what goes to the peer leaves from it, as with the kernel's WireGuard. On a
+	 * host with several addresses, routing would pick the source otherwise, and a NAT or
+	 * firewall in front of the peer drops replies from an address it did not send to. All
+	 * zero: routing picks (an endpoint set through the UAPI, until the peer's first packet).
+	 */
+	union {
+		struct in_addr src4;
+		struct in6_addr src6;
+	};
+	int src_ifindex;
 };
 
 static inline socklen_t endpoint_len(const struct wg_endpoint *e)
 {
 	return e->sa.sa_family == AF_INET6 ? sizeof(e->in6) : sizeof(e->in4);
 }
+/* Same remote address and port, and the same local address (src). */
 bool endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b);
+bool endpoint_has_src(const struct wg_endpoint *e);
 
 /* Requests from the data path to the control thread (bits of wg_peer.requests). */
 enum {
@@ -89,6 +103,9 @@ struct wg_peer *peer_lookup(struct wg_device *dev, const uint8_t public_key[stat
 void peer_set_endpoint(struct wg_peer *peer, const struct wg_endpoint *ep);
 /* Copies the endpoint; false when none is known. */
 bool peer_get_endpoint(struct wg_peer *peer, struct wg_endpoint *ep);
+/* Sending from stale's local address failed (it is gone): routing picks until the peer's next
+ * packet, unless the endpoint changed meanwhile. */
+void peer_clear_src(struct wg_peer *peer, const struct wg_endpoint *stale);
 
 /* Staging: copy a plaintext packet to send once a session exists. */
 void peer_stage_packet(struct wg_peer *peer, const uint8_t *pkt, size_t len);

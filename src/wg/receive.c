@@ -23,6 +23,7 @@
 #include "wg/device.h"
 #include "wg/offload.h"
 #include "wg/timers.h"
+#include "wg/udp.h"
 
 #define RX_BATCH    16
 #define RX_BUF_SIZE 65536
@@ -36,7 +37,7 @@ struct rx_state {
 	struct iovec iov[RX_BATCH];
 	struct wg_endpoint src[RX_BATCH];
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int)) + UDP_PKTINFO_SPACE];
 		struct cmsghdr align;
 	} cmsg[RX_BATCH];
 	uint8_t *bufs[RX_BATCH];
@@ -310,8 +311,8 @@ static void rx_prepare(struct rx_state *rx)
 
 		rx->iov[i] = (struct iovec){.iov_base = rx->bufs[i], .iov_len = RX_BUF_SIZE};
 		*h = (struct msghdr){
-			.msg_name = &rx->src[i],
-			.msg_namelen = sizeof(rx->src[i]),
+			.msg_name = &rx->src[i].sa,
+			.msg_namelen = sizeof(rx->src[i].in6),
 			.msg_iov = &rx->iov[i],
 			.msg_iovlen = 1,
 			.msg_control = rx->cmsg[i].buf,
@@ -340,6 +341,7 @@ static int rx_batch(struct rx_state *rx, int fd)
 
 		if (h->msg_flags & MSG_TRUNC)
 			continue;
+		udp_pktinfo_get(h, &rx->src[i]);
 		for (size_t off = 0; off < len; off += seg)
 			receive_datagram(rx, rx->bufs[i] + off, len - off < seg ? len - off : seg,
 					 &rx->src[i]);

@@ -19,6 +19,7 @@
 #include "wg/device.h"
 #include "wg/offload.h"
 #include "wg/timers.h"
+#include "wg/udp.h"
 
 #define TX_READ_BUF	  (OFFLOAD_VNET_HDR_LEN + WG_MAX_PACKET)
 #define TX_SEND_BUF	  (512 * 1024)
@@ -37,10 +38,19 @@ struct tx_state {
 	struct mmsghdr msgs[TX_MAX_MSGS];
 	struct iovec iov[TX_MAX_MSGS];
 	struct wg_endpoint eps[TX_MAX_MSGS];
+	uint16_t segs[TX_MAX_MSGS]; /* UDP GSO segment size, 0: one datagram */
 	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		char buf[CMSG_SPACE(sizeof(uint16_t)) + UDP_PKTINFO_SPACE];
 		struct cmsghdr align;
 	} cmsg[TX_MAX_MSGS];
+	/*
+	 * A peer's endpoint whose local address the kernel refused while the same datagram went
+	 * out without it (the address is gone): tx_packet forgets it for the peer. stripped: the
+	 * message (index + 1) being retried without its source, 0: none.
+	 */
+	struct wg_endpoint stale_src, stripped_ep;
+	unsigned int stripped;
+	bool has_stale_src;
 	size_t seg_lens[TX_MAX_SEGS];
 	struct wgcrypto_data_ctx cipher;
 };
@@ -85,15 +95,81 @@ static int socket_for(const struct wg_device *dev, int family)
 	return family == AF_INET6 ? dev->udp6 : dev->udp4;
 }
 
-int send_datagram(struct wg_device *dev, const struct wg_endpoint *ep, const void *buf, size_t len)
+/*
+ * The control messages of a datagram to ep: its source address (udp_pktinfo_put) unless
+ * no_src, and the GSO segment size unless 0. Sets h's msg_control.
+ */
+static void put_control(struct msghdr *h, void *buf, const struct wg_endpoint *ep, bool no_src,
+			uint16_t seg)
+{
+	struct cmsghdr *cm;
+	size_t used = 0;
+
+	h->msg_control = buf;
+	h->msg_controllen = CMSG_SPACE(sizeof(uint16_t)) + UDP_PKTINFO_SPACE;
+	cm = CMSG_FIRSTHDR(h);
+	if (!no_src && (used = udp_pktinfo_put(cm, ep)))
+		cm = (struct cmsghdr *)((char *)cm + used);
+	if (seg) {
+		cm->cmsg_level = SOL_UDP;
+		cm->cmsg_type = UDP_SEGMENT;
+		cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+		memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+		used += CMSG_SPACE(sizeof(uint16_t));
+	}
+	h->msg_controllen = used;
+	if (!used)
+		h->msg_control = NULL;
+}
+
+/*
+ * What the kernel says to a source address that is no longer ours: EINVAL (IPv6),
+ * ENETUNREACH (IPv4: no route from a non-local source). Either can mean something else, so
+ * the datagram is retried without the source, and the source is forgotten only if that works.
+ */
+static bool src_refused(int err, const struct wg_endpoint *ep)
+{
+	return (err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH) &&
+	       endpoint_has_src(ep);
+}
+
+/* One datagram from ep's source address (or routing's, if that is gone: *ret_src_gone). */
+static int send_one(int fd, const struct wg_endpoint *ep, const void *buf, size_t len,
+		    bool *ret_src_gone)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t)) + UDP_PKTINFO_SPACE];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr h = {
+		.msg_name = (void *)&ep->sa,
+		.msg_namelen = endpoint_len(ep),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+
+	put_control(&h, control.buf, ep, false, 0);
+	if (sendmsg(fd, &h, 0) >= 0)
+		return 0;
+	if (!src_refused(errno, ep))
+		return -errno;
+	put_control(&h, control.buf, ep, true, 0);
+	if (sendmsg(fd, &h, 0) < 0)
+		return -errno;
+	if (ret_src_gone)
+		*ret_src_gone = true;
+	return 0;
+}
+
+int send_datagram(struct wg_device *dev, const struct wg_endpoint *ep, const void *buf, size_t len,
+		  bool *ret_src_gone)
 {
 	int fd = socket_for(dev, ep->sa.sa_family);
 
 	if (fd < 0)
 		return -ENETUNREACH;
-	if (sendto(fd, buf, len, 0, &ep->sa, endpoint_len(ep)) < 0)
-		return -errno;
-	return 0;
+	return send_one(fd, ep, buf, len, ret_src_gone);
 }
 
 /* Encrypts one plaintext packet at p + 16 (room for padding and tag after it) into a data
@@ -123,10 +199,25 @@ static void tx_flush(struct tx_state *tx)
 
 		if (r > 0) {
 			done += (unsigned int)r;
+			if (tx->stripped && tx->stripped <= done) {
+				/* Sent without its source: that address is gone. */
+				tx->stale_src = tx->stripped_ep;
+				tx->has_stale_src = true;
+				tx->stripped = 0;
+			}
 			continue;
 		}
 		if (errno == EINTR)
 			continue;
+		tx->stripped = 0;
+		if (src_refused(errno, &tx->eps[done])) {
+			tx->stripped_ep = tx->eps[done];
+			tx->stripped = done + 1;
+			memset(&tx->eps[done].src6, 0, sizeof(tx->eps[done].src6));
+			put_control(&tx->msgs[done].msg_hdr, tx->cmsg[done].buf, &tx->eps[done],
+				    true, tx->segs[done]);
+			continue;
+		}
 		if ((errno == EIO || errno == EINVAL) && dev->udp_gso) {
 			/* The route's device cannot segment: fall back to one datagram a call for
 			 * good and resend what is left that way. */
@@ -135,17 +226,13 @@ static void tx_flush(struct tx_state *tx)
 			dev->udp_gso = false;
 		}
 		/* Drop the message the kernel refused (unreachable, buffer full) and go on. */
-		if (tx->msgs[done].msg_hdr.msg_controllen) {
-			size_t seg = 0, left = tx->iov[done].iov_len;
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&tx->msgs[done].msg_hdr);
+		if (tx->segs[done]) {
+			size_t seg = tx->segs[done], left = tx->iov[done].iov_len;
 
-			memcpy(&seg, CMSG_DATA(cm), sizeof(uint16_t));
-			seg &= 0xffff;
 			for (uint8_t *q = tx->iov[done].iov_base; left && !dev->udp_gso;) {
 				size_t l = left < seg ? left : seg;
 
-				sendto(fd, q, l, 0, &tx->eps[done].sa,
-				       endpoint_len(&tx->eps[done]));
+				send_one(fd, &tx->eps[done], q, l, NULL);
 				q += l;
 				left -= l;
 			}
@@ -154,6 +241,7 @@ static void tx_flush(struct tx_state *tx)
 	}
 	tx->n = 0;
 	tx->sused = 0;
+	tx->stripped = 0;
 }
 
 static void tx_queue(struct tx_state *tx, const struct wg_endpoint *ep, uint8_t *p, size_t len,
@@ -172,18 +260,8 @@ static void tx_queue(struct tx_state *tx, const struct wg_endpoint *ep, uint8_t 
 	h->msg_namelen = endpoint_len(ep);
 	h->msg_iov = &tx->iov[tx->n];
 	h->msg_iovlen = 1;
-	if (seg && seg < len) {
-		struct cmsghdr *cm;
-		uint16_t s = (uint16_t)seg;
-
-		h->msg_control = tx->cmsg[tx->n].buf;
-		h->msg_controllen = sizeof(tx->cmsg[tx->n].buf);
-		cm = CMSG_FIRSTHDR(h);
-		cm->cmsg_level = SOL_UDP;
-		cm->cmsg_type = UDP_SEGMENT;
-		cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-		memcpy(CMSG_DATA(cm), &s, sizeof(s));
-	}
+	tx->segs[tx->n] = seg && seg < len ? (uint16_t)seg : 0;
+	put_control(h, tx->cmsg[tx->n].buf, ep, false, tx->segs[tx->n]);
 	tx->n++;
 }
 
@@ -276,6 +354,11 @@ static void tx_packet(struct tx_state *tx, const uint8_t *frame, size_t flen, ui
 		peer_request(peer, PEER_REQ_HANDSHAKE);
 		return;
 	}
+	if (tx->has_stale_src && endpoint_equal(&ep, &tx->stale_src)) {
+		peer_clear_src(peer, &ep);
+		memset(&ep.src6, 0, sizeof(ep.src6));
+		tx->has_stale_src = false;
+	}
 	counter = atomic_fetch_add_explicit(&kp->send_counter, (uint64_t)n, memory_order_relaxed);
 	if (counter + (uint64_t)n >= WG_REJECT_AFTER_MESSAGES) {
 		peer_request(peer, PEER_REQ_HANDSHAKE);
@@ -362,11 +445,14 @@ out:
 static void send_buffer_to_peer(struct wg_peer *peer, const void *buf, size_t len)
 {
 	struct wg_endpoint ep;
+	bool src_gone = false;
 
 	if (!peer_get_endpoint(peer, &ep))
 		return;
-	if (send_datagram(peer->dev, &ep, buf, len) == 0)
+	if (send_datagram(peer->dev, &ep, buf, len, &src_gone) == 0)
 		atomic_fetch_add_explicit(&peer->tx_bytes, len, memory_order_relaxed);
+	if (src_gone)
+		peer_clear_src(peer, &ep);
 }
 
 void send_handshake_initiation(struct wg_peer *peer, bool is_retry)
@@ -413,7 +499,7 @@ void send_cookie_reply(struct wg_device *dev, const uint8_t *msg, size_t len, ui
 	struct wg_message_handshake_cookie reply;
 
 	cookie_make_reply(&dev->cookie_checker, &reply, msg, len, index, &src->sa);
-	send_datagram(dev, src, &reply, sizeof(reply));
+	send_datagram(dev, src, &reply, sizeof(reply), NULL);
 }
 
 void send_staged(struct wg_peer *peer)

@@ -53,12 +53,72 @@ static int open_one(int family, uint16_t port, uint32_t fwmark, bool *gro, uint1
 	*bound = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 					  : ((struct sockaddr_in *)&ss)->sin_port);
 	*gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+	/* The local address of each datagram, for the replies' source (wg_endpoint.src). */
+	if (family == AF_INET6)
+		r = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+	else
+		r = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	if (r < 0)
+		goto fail_errno;
 	return fd;
 fail_errno:
 	r = -errno;
 fail:
 	close(fd);
 	return r;
+}
+
+size_t udp_pktinfo_put(struct cmsghdr *cm, const struct wg_endpoint *ep)
+{
+	if (!endpoint_has_src(ep))
+		return 0;
+	if (ep->sa.sa_family == AF_INET6) {
+		struct in6_pktinfo pi = {.ipi6_addr = ep->src6};
+
+		/* A link-local source means nothing without its link. */
+		if (IN6_IS_ADDR_LINKLOCAL(&ep->src6))
+			pi.ipi6_ifindex = (unsigned int)ep->src_ifindex;
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+	/* ipi_ifindex 0: routing picks the device, for the source ipi_spec_dst. */
+	struct in_pktinfo pi = {.ipi_spec_dst = ep->src4};
+
+	cm->cmsg_level = IPPROTO_IP;
+	cm->cmsg_type = IP_PKTINFO;
+	cm->cmsg_len = CMSG_LEN(sizeof(pi));
+	memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	return CMSG_SPACE(sizeof(pi));
+}
+
+void udp_pktinfo_get(const struct msghdr *h, struct wg_endpoint *ep)
+{
+	memset(&ep->src6, 0, sizeof(ep->src6));
+	ep->src_ifindex = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR((struct msghdr *)h, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			/* spec_dst: the local address a reply would come from (for a broadcast
+			 * destination, the interface's address). */
+			ep->src4 = pi.ipi_spec_dst;
+			ep->src_ifindex = pi.ipi_ifindex;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			if (IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr))
+				continue;
+			ep->src6 = pi.ipi6_addr;
+			ep->src_ifindex = (int)pi.ipi6_ifindex;
+		}
+	}
 }
 
 int udp_open(uint16_t port, uint32_t fwmark, int *ret_fd4, int *ret_fd6, uint16_t *ret_port,
