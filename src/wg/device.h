@@ -75,7 +75,8 @@ struct wg_device {
 	bool threads_started;
 
 	/* Counters a remote party can drive, for the log and tests. */
-	_Atomic uint64_t dropped_invalid, dropped_replay, dropped_handshake_queue, dropped_no_peer;
+	_Atomic uint64_t dropped_invalid, dropped_replay, dropped_handshake_queue, dropped_no_peer,
+		dropped_no_endpoint;
 };
 
 /* Creates the device state; tun_fd may be -1 (no interface: tests, fuzzing). */
