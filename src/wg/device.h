@@ -78,7 +78,8 @@ struct wg_device {
 	bool threads_started;
 
 	/* Counters a remote party can drive, for the log and tests. */
-	_Atomic uint64_t dropped_invalid, dropped_replay, dropped_handshake_queue, dropped_no_peer;
+	_Atomic uint64_t dropped_invalid, dropped_replay, dropped_handshake_queue, dropped_no_peer,
+		dropped_no_endpoint;
 	_Atomic uint64_t dropped_handshake_ratelimit; /* under load, its source's bucket empty */
 };
 

@@ -17,6 +17,7 @@
 #include "util/log.h"
 #include "wg/crypto.h"
 #include "wg/device.h"
+#include "wg/icmp.h"
 #include "wg/offload.h"
 #include "wg/timers.h"
 #include "wg/udp.h"
@@ -53,6 +54,8 @@ struct tx_state {
 	bool has_stale_src;
 	size_t seg_lens[TX_MAX_SEGS];
 	struct wgcrypto_data_ctx cipher;
+	struct icmp_ratelimit icmp_rl;
+	uint8_t icmp[OFFLOAD_VNET_HDR_LEN + ICMP_ERR_MAX_LEN]; /* vnet header, then the error */
 };
 
 uint64_t now_ns(void)
@@ -305,6 +308,23 @@ static const uint8_t *ip_dst(const uint8_t *pkt, size_t len, int *family)
 	return NULL;
 }
 
+/*
+ * A packet we cannot send (no peer for its destination, or the peer has no endpoint) is
+ * answered as the Linux driver's wg_xmit answers it: an ICMP "unreachable" back to the sender,
+ * so ping says so and a connect fails at once instead of timing out.
+ */
+static void tx_unreachable(struct tx_state *tx, const uint8_t *pkt, size_t len, uint64_t now)
+{
+	int n = icmp_build_unreachable(pkt, len, tx->icmp + OFFLOAD_VNET_HDR_LEN, ICMP_ERR_MAX_LEN);
+
+	if (n < 0 || !icmp_ratelimit_allow(&tx->icmp_rl, now))
+		return;
+	/* A plain packet: no offloads, and the kernel verifies our checksums itself. */
+	memset(tx->icmp, 0, OFFLOAD_VNET_HDR_LEN);
+	if (write(tx->dev->tun_fd, tx->icmp, OFFLOAD_VNET_HDR_LEN + (size_t)n) < 0)
+		atomic_fetch_add_explicit(&tx->dev->dropped_invalid, 1, memory_order_relaxed);
+}
+
 static void tx_packet(struct tx_state *tx, const uint8_t *frame, size_t flen, uint64_t now)
 {
 	struct wg_device *dev = tx->dev;
@@ -324,6 +344,14 @@ static void tx_packet(struct tx_state *tx, const uint8_t *frame, size_t flen, ui
 	peer = allowedips_lookup(&dev->allowedips, family, dst);
 	if (!peer) {
 		atomic_fetch_add_explicit(&dev->dropped_no_peer, 1, memory_order_relaxed);
+		tx_unreachable(tx, pkt, len, now);
+		return;
+	}
+	/* As the Linux driver: with no endpoint at all, nothing to stage for; only a missing
+	 * session is waited for. */
+	if (!peer_get_endpoint(peer, &ep)) {
+		atomic_fetch_add_explicit(&dev->dropped_no_endpoint, 1, memory_order_relaxed);
+		tx_unreachable(tx, pkt, len, now);
 		return;
 	}
 	seglen = offload_segment_len(vh, pkt, len);
@@ -346,7 +374,7 @@ static void tx_packet(struct tx_state *tx, const uint8_t *frame, size_t flen, ui
 		return;
 
 	kp = send_keypair(peer);
-	if (!keypair_usable(kp, now) || !peer_get_endpoint(peer, &ep)) {
+	if (!keypair_usable(kp, now)) {
 		for (int i = 0; i < n; i++)
 			peer_stage_packet(peer,
 					  tx->sbuf + tx->sused + WG_DATA_HEADER_LEN + i * stride,

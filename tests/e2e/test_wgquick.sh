@@ -2,7 +2,9 @@
 # wg-quick with wice as its userspace implementation, as a user without the kernel module
 # would run it: `WG_QUICK_USERSPACE_IMPLEMENTATION=wice-wg-userspace wg-quick up CONF` in two
 # network namespaces, then ping and a TCP transfer through the tunnel, an idle interface that
-# uses no CPU, and `wg-quick down` that removes the interface, ends the process and its socket.
+# uses no CPU, ICMP "unreachable" for addresses the tunnel cannot reach (no peer, or a peer
+# without an endpoint) as the kernel module answers them, and `wg-quick down` that removes the
+# interface, ends the process and its socket.
 #
 # Usage: tests/e2e/test_wgquick.sh        (as root; WICE=path to the wice binary)
 set -eu
@@ -28,6 +30,7 @@ ns_add "$NS_B"
 veth_add "$NS_A" veth0 "$NS_B" veth0 192.0.2.1/24 192.0.2.2/24
 key_new a
 key_new b
+key_new c
 
 conf() { # conf IFACE KEY ADDRESS PORT PEER_PUB PEER_ALLOWED [ENDPOINT]
 	(
@@ -84,6 +87,56 @@ idle_ticks() {
 	[ $((t1 - t0)) -le 1 ]
 }
 check "an idle interface uses no CPU" idle_ticks
+
+# What a user sees for an address routed into the tunnel that no packet can reach, as with the
+# kernel module: ping reports the ICMP error at once, and a TCP connect fails with "No route
+# to host" well within a second instead of hanging. 10.98.0.3 / fd98::3 are in wg-quick's /24
+# and /64 but in no peer's allowed IPs; 10.98.0.4 / fd98::4 belong to peer c, with no endpoint.
+unreachable_ping() { # unreachable_ping ADDR WANT
+	local out
+	out=$(ip netns exec "$NS_A" ping -c 1 -W 1 "$1" 2>&1)
+	grep -q "$2" <<<"$out" && return 0
+	note "ping $1: $(tr '\n' ' ' <<<"$out")"
+	return 1
+}
+unreachable_tcp() { # unreachable_tcp ADDR
+	local t0 t1 out
+	t0=$(now_ms)
+	out=$(ip netns exec "$NS_A" timeout 3 bash -c "exec 3<>/dev/tcp/$1/80" 2>&1)
+	t1=$(now_ms)
+	note "TCP connect to $1: $((t1 - t0)) ms: $(tail -n 1 <<<"$out")"
+	grep -q "No route to host" <<<"$out" && [ $((t1 - t0)) -lt 1000 ]
+}
+V4_UNREACH="Destination Host Unreachable"
+V6_UNREACH="Destination unreachable: Address unreachable"
+check "ping to an address of no peer: $V4_UNREACH" unreachable_ping 10.98.0.3 "$V4_UNREACH"
+check "TCP to an address of no peer: No route to host, at once" unreachable_tcp 10.98.0.3
+check "ping6 to an address of no peer: $V6_UNREACH" unreachable_ping fd98::3 "$V6_UNREACH"
+check "TCP over IPv6 to an address of no peer: No route to host, at once" unreachable_tcp fd98::3
+add_no_endpoint_peer() {
+	ip netns exec "$NS_A" wg set "$IF_A" peer "$(key_pub c)" allowed-ips 10.98.0.4/32,fd98::4/128 &&
+		ip netns exec "$NS_A" wg show "$IF_A" endpoints |
+		grep -q "^$(key_pub c)[[:space:]]*(none)"
+}
+check "peer c added, without an endpoint" add_no_endpoint_peer
+check "ping to a peer without endpoint: $V4_UNREACH" unreachable_ping 10.98.0.4 "$V4_UNREACH"
+check "TCP to a peer without endpoint: No route to host, at once" unreachable_tcp 10.98.0.4
+check "ping6 to a peer without endpoint: $V6_UNREACH" unreachable_ping fd98::4 "$V6_UNREACH"
+check "TCP over IPv6 to a peer without endpoint: No route to host, at once" unreachable_tcp fd98::4
+
+# A local flood gets a bounded number of errors back (icmp.h: 10/s after a burst of 20): of
+# 200 pings sent 2 ms apart, at most 20 + 10/s of ping's running time (and one of slack).
+flood_limited() {
+	local out errs ms
+	out=$(ip netns exec "$NS_A" ping -q -c 200 -i 0.002 -W 1 10.98.0.3 2>&1)
+	errs=$(sed -n 's/.*+\([0-9]*\) errors.*/\1/p' <<<"$out")
+	ms=$(sed -n 's/.* time \([0-9]*\)ms.*/\1/p' <<<"$out")
+	note "flood: $(grep transmitted <<<"$out")"
+	[ -n "$errs" ] && [ -n "$ms" ] && [ "$errs" -ge 1 ] &&
+		[ "$errs" -le $((20 + 10 * ms / 1000 + 1)) ] && [ "$errs" -lt 100 ]
+}
+check "a ping flood to an unreachable address gets rate-limited errors" flood_limited
+check "the tunnel still works: ping a -> b" assert_ping "$NS_A" 10.98.0.2
 
 down() {
 	local ns=$1 conf=$2 iface=$3 pid=$4 i
