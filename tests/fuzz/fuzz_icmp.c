@@ -18,24 +18,9 @@
 #include <string.h>
 
 #include "wg/icmp.h"
+#include "tests/unit/ref_bytes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint16_t ref_sum(const uint8_t *p, size_t len, uint64_t s)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += rd16(p + i);
-	if (len & 1)
-		s += (uint64_t)p[len - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
 
 static void check_error(const uint8_t *pkt, size_t len, const uint8_t *out, size_t n)
 {

@@ -365,6 +365,23 @@ static inline int h_pair_new(struct hdev *a, struct hdev *b, const char *a_extra
 	return 0;
 }
 
+/* cmocka setup: a fresh h_pair_new pair as *state, the log empty, no hook (h_teardown frees). */
+struct h_pair {
+	struct hdev a, b;
+};
+
+static inline int h_pair_setup(void **state)
+{
+	struct h_pair *p = calloc(1, sizeof(*p));
+
+	*state = p;
+	if (!p || h_pair_new(&p->a, &p->b, "", ""))
+		return -1; /* cmocka fails the test */
+	h_log_reset();
+	h_hook = NULL;
+	return 0;
+}
+
 /* A full handshake initiated by a; both sides end with a confirmed current keypair. */
 static inline void h_handshake(struct hdev *a, struct hdev *b)
 {

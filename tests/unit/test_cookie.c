@@ -11,26 +11,10 @@
 #include <cmocka.h>
 #include "harness.h"
 
-struct pair {
-	struct hdev a, b;
-};
-
-static int pair_setup(void **state)
-{
-	struct pair *p = calloc(1, sizeof(*p));
-
-	assert_non_null(p);
-	assert_int_equal(h_pair_new(&p->a, &p->b, "", ""), 0);
-	h_log_reset();
-	h_hook = NULL;
-	*state = p;
-	return 0;
-}
-
 static const uint8_t zero_mac[WG_COOKIE_LEN];
 
 /* Has a initiate and returns the initiation it sent, without delivering it. */
-static size_t take_initiation(struct pair *p, uint8_t *msg, struct wg_endpoint *src)
+static size_t take_initiation(struct h_pair *p, uint8_t *msg, struct wg_endpoint *src)
 {
 	ssize_t len;
 
@@ -73,7 +57,7 @@ static uint32_t sender_index(const uint8_t *msg)
 /* A flood of (replayed) initiations: the first THRESHOLD queue, then cookies come back. */
 static void test_flood_triggers_cookies(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_message_handshake_cookie c;
 	uint8_t init[H_MAX_DATAGRAM];
 	struct wg_endpoint src, from;
@@ -105,7 +89,7 @@ static void test_flood_triggers_cookies(void **state)
 /* The queue is bounded: beyond WG_MAX_QUEUED_HANDSHAKES, even good messages are dropped. */
 static void test_queue_full(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_message_handshake_cookie c;
 	uint8_t init[H_MAX_DATAGRAM];
 	struct wg_endpoint src;
@@ -127,7 +111,7 @@ static void test_queue_full(void **state)
 
 static void test_cookie_round_trip_under_load(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	const struct wg_message_handshake_initiation *msg;
 	struct wg_message_handshake_cookie c;
 	uint8_t init[H_MAX_DATAGRAM], m[H_MAX_DATAGRAM];
@@ -174,7 +158,7 @@ static void test_cookie_round_trip_under_load(void **state)
 /* A cookie proves the address: from anywhere else the same mac2 earns only a new cookie. */
 static void test_cookie_bound_to_source(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_message_handshake_cookie c;
 	uint8_t init[H_MAX_DATAGRAM];
 	struct wg_endpoint src, from, other;
@@ -204,7 +188,7 @@ static void test_cookie_bound_to_source(void **state)
 /* A wrong mac1 is dropped and counted, with or without load, and never answered. */
 static void test_mac1_wrong_dropped(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	uint8_t init[H_MAX_DATAGRAM], m[H_MAX_DATAGRAM];
 	struct wg_endpoint src;
 	size_t len = take_initiation(p, init, &src);
@@ -236,7 +220,7 @@ static void test_mac1_wrong_dropped(void **state)
 /* Cookie replies that do not decrypt against our last mac1 change nothing. */
 static void test_cookie_reply_tampered(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pa = h_peer(&p->a, &p->b);
 	struct wg_message_handshake_cookie c, m;
 	uint8_t init[H_MAX_DATAGRAM];
@@ -273,15 +257,15 @@ static void test_cookie_reply_tampered(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_flood_triggers_cookies, pair_setup,
+		cmocka_unit_test_setup_teardown(test_flood_triggers_cookies, h_pair_setup,
 						h_teardown),
-		cmocka_unit_test_setup_teardown(test_queue_full, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_cookie_round_trip_under_load, pair_setup,
+		cmocka_unit_test_setup_teardown(test_queue_full, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_cookie_round_trip_under_load, h_pair_setup,
 						h_teardown),
-		cmocka_unit_test_setup_teardown(test_cookie_bound_to_source, pair_setup,
+		cmocka_unit_test_setup_teardown(test_cookie_bound_to_source, h_pair_setup,
 						h_teardown),
-		cmocka_unit_test_setup_teardown(test_mac1_wrong_dropped, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_cookie_reply_tampered, pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_mac1_wrong_dropped, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_cookie_reply_tampered, h_pair_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

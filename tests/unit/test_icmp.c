@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "wg/icmp.h"
+#include "ref_bytes.h"
 
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 
@@ -28,31 +29,6 @@ static const uint8_t host6[16] = {0xfd, 0x98, [15] = 1}, gone6[16] = {0xfd, 0x98
 static const uint8_t mcast6[16] = {0xff, 0x02, [15] = 1}, zero6[16], loop6[16] = {[15] = 1};
 
 /* ---- reference helpers (deliberately naive) ---- */
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* folded, uncomplemented one's complement sum of big-endian words, starting from init */
-static uint16_t ref_sum(const uint8_t *p, size_t len, uint64_t init)
-{
-	uint64_t s = init;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += rd16(p + i);
-	if (len & 1)
-		s += (uint64_t)p[len - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
 
 /* ---- input packets ---- */
 

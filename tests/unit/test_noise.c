@@ -12,22 +12,6 @@
 #include <cmocka.h>
 #include "harness.h"
 
-struct pair {
-	struct hdev a, b;
-};
-
-static int pair_setup(void **state)
-{
-	struct pair *p = calloc(1, sizeof(*p));
-
-	assert_non_null(p);
-	assert_int_equal(h_pair_new(&p->a, &p->b, "", ""), 0);
-	h_log_reset();
-	h_hook = NULL;
-	*state = p;
-	return 0;
-}
-
 /* Hook: drop datagrams of one type (ctx points at it), deliver the rest. */
 static bool drop_type(struct h_datagram *d, void *ctx)
 {
@@ -57,7 +41,7 @@ static void assert_sessions_match(struct hdev *a, struct hdev *b)
 
 static void test_handshake_completes(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pa = h_peer(&p->a, &p->b), *pb = h_peer(&p->b, &p->a);
 
 	assert_null(pa->keypairs.current);
@@ -102,7 +86,7 @@ static void test_handshake_completes(void **state)
 /* Until the initiator's first data message arrives, the responder's keypair waits as "next". */
 static void test_responder_waits_for_confirmation(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pb = h_peer(&p->b, &p->a);
 	uint32_t data = WG_MSG_DATA;
 	struct h_datagram *ka;
@@ -139,7 +123,7 @@ static void test_responder_waits_for_confirmation(void **state)
  */
 static void test_handshake_bytes_counted_both_ways(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 
 	h_handshake(&p->a, &p->b);
 	assert_int_equal(atomic_load(&h_peer(&p->a, &p->b)->tx_bytes), 148 + 32);
@@ -150,7 +134,7 @@ static void test_handshake_bytes_counted_both_ways(void **state)
 
 static void test_data_both_ways(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pa = h_peer(&p->a, &p->b), *pb = h_peer(&p->b, &p->a);
 	uint8_t pkt[64];
 	uint64_t rx_a, rx_b, inv_b;
@@ -183,7 +167,7 @@ static void test_data_both_ways(void **state)
 
 static void test_replayed_initiation_rejected(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pb = h_peer(&p->b, &p->a);
 	struct noise_keypair *cur;
 	struct h_datagram init;
@@ -363,7 +347,7 @@ static bool noise_covers(size_t byte, size_t len)
 
 static void test_initiation_bitflips(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pb = h_peer(&p->b, &p->a);
 	uint32_t init_type = WG_MSG_HANDSHAKE_INITIATION;
 	struct h_datagram orig;
@@ -412,7 +396,7 @@ static void test_initiation_bitflips(void **state)
 
 static void test_response_bitflips(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pa = h_peer(&p->a, &p->b);
 	uint32_t resp_type = WG_MSG_HANDSHAKE_RESPONSE;
 	struct h_datagram orig;
@@ -458,7 +442,7 @@ static void test_response_bitflips(void **state)
 
 static void test_data_replay(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pb = h_peer(&p->b, &p->a);
 	struct h_datagram ka, data;
 	uint8_t pkt[64];
@@ -482,7 +466,7 @@ static void test_data_replay(void **state)
 
 static void test_data_invalid(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pb = h_peer(&p->b, &p->a);
 	uint32_t data_type = WG_MSG_DATA;
 	struct h_datagram d;
@@ -545,7 +529,7 @@ static void test_data_invalid(void **state)
 
 static void test_garbage(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_peer *pb = h_peer(&p->b, &p->a);
 	struct noise_keypair *cur;
 	uint64_t inv, n = 0, rx;
@@ -587,22 +571,22 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_handshake_completes, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_responder_waits_for_confirmation, pair_setup,
+		cmocka_unit_test_setup_teardown(test_handshake_completes, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_responder_waits_for_confirmation, h_pair_setup,
 						h_teardown),
-		cmocka_unit_test_setup_teardown(test_handshake_bytes_counted_both_ways, pair_setup,
+		cmocka_unit_test_setup_teardown(test_handshake_bytes_counted_both_ways, h_pair_setup,
 						h_teardown),
-		cmocka_unit_test_setup_teardown(test_data_both_ways, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_replayed_initiation_rejected, pair_setup,
+		cmocka_unit_test_setup_teardown(test_data_both_ways, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_replayed_initiation_rejected, h_pair_setup,
 						h_teardown),
 		cmocka_unit_test_teardown(test_preshared_keys, h_teardown),
 		cmocka_unit_test_teardown(test_unknown_initiator, h_teardown),
 		cmocka_unit_test_teardown(test_keypair_ids_across_devices, h_teardown),
-		cmocka_unit_test_setup_teardown(test_initiation_bitflips, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_response_bitflips, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_data_replay, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_data_invalid, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_garbage, pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_initiation_bitflips, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_response_bitflips, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_data_replay, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_data_invalid, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_garbage, h_pair_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

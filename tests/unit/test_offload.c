@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "wg/offload.h"
+#include "ref_bytes.h"
 
 /* cmocka test and table callbacks ignore some of their parameters */
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -39,43 +40,6 @@ static const uint8_t src6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
 static const uint8_t dst6[16] = {0x20, 0x01, 0x0d, 0xb8, 0xff, [15] = 2};
 
 /* ---- reference helpers (deliberately naive) ---- */
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
-
-/* folded, uncomplemented one's complement sum of big-endian words, starting from init */
-static uint16_t ref_sum(const uint8_t *p, size_t len, uint64_t init)
-{
-	uint64_t s = init;
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		s += rd16(p + i);
-	if (len & 1)
-		s += (uint64_t)p[len - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
 
 static uint64_t ref_pseudo(const uint8_t *ip, bool v6, uint8_t proto, size_t l4len)
 {

@@ -278,22 +278,6 @@ static void test_refused_outright(void **state)
 
 /* ---- In the receive path (harness.h) ---- */
 
-struct pair {
-	struct hdev a, b;
-};
-
-static int pair_setup(void **state)
-{
-	struct pair *p = calloc(1, sizeof(*p));
-
-	assert_non_null(p);
-	assert_int_equal(h_pair_new(&p->a, &p->b, "", ""), 0);
-	h_log_reset();
-	h_hook = NULL;
-	*state = p;
-	return 0;
-}
-
 static void set_queued(struct hdev *h, unsigned int n)
 {
 	pthread_mutex_lock(&h->dev->hs_lock);
@@ -303,7 +287,7 @@ static void set_queued(struct hdev *h, unsigned int n)
 }
 
 /* Has a initiate to b and returns the initiation, not delivered. */
-static size_t take_initiation(struct pair *p, uint8_t *msg)
+static size_t take_initiation(struct h_pair *p, uint8_t *msg)
 {
 	struct wg_endpoint src;
 	ssize_t len;
@@ -319,7 +303,7 @@ static size_t take_initiation(struct pair *p, uint8_t *msg)
  * one from there with a cookie (sent to `from`; any 127/8 address reaches a's socket), which a
  * takes for its next initiation.
  */
-static size_t initiation_with_cookie(struct pair *p, const struct wg_endpoint *from, uint8_t *msg)
+static size_t initiation_with_cookie(struct h_pair *p, const struct wg_endpoint *from, uint8_t *msg)
 {
 	struct wg_message_handshake_cookie c;
 	struct wg_endpoint cfrom;
@@ -347,7 +331,7 @@ static size_t initiation_with_cookie(struct pair *p, const struct wg_endpoint *f
  */
 static void test_flood_from_one_source(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_device *b = p->b.dev;
 	uint8_t init_x[H_MAX_DATAGRAM], init_y[H_MAX_DATAGRAM];
 	struct wg_endpoint x = p->a.addr, y = p->a.addr;
@@ -395,7 +379,7 @@ static void test_flood_from_one_source(void **state)
 /* Not under load nothing is limited (as in the kernel), and no source is even tracked. */
 static void test_no_limit_without_load(void **state)
 {
-	struct pair *p = *state;
+	struct h_pair *p = *state;
 	struct wg_device *b = p->b.dev;
 	uint8_t init[H_MAX_DATAGRAM];
 	size_t len = take_initiation(p, init);
@@ -419,8 +403,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_table_full, rl_setup, rl_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, rl_setup, rl_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_outright, rl_setup, rl_teardown),
-		cmocka_unit_test_setup_teardown(test_flood_from_one_source, pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_no_limit_without_load, pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_flood_from_one_source, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_no_limit_without_load, h_pair_setup, h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
