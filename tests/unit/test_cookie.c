@@ -265,7 +265,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cookie_bound_to_source, h_pair_setup,
 						h_teardown),
 		cmocka_unit_test_setup_teardown(test_mac1_wrong_dropped, h_pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_cookie_reply_tampered, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_cookie_reply_tampered, h_pair_setup,
+						h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -403,8 +403,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_table_full, rl_setup, rl_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, rl_setup, rl_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_outright, rl_setup, rl_teardown),
-		cmocka_unit_test_setup_teardown(test_flood_from_one_source, h_pair_setup, h_teardown),
-		cmocka_unit_test_setup_teardown(test_no_limit_without_load, h_pair_setup, h_teardown),
+		cmocka_unit_test_setup_teardown(test_flood_from_one_source, h_pair_setup,
+						h_teardown),
+		cmocka_unit_test_setup_teardown(test_no_limit_without_load, h_pair_setup,
+						h_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
