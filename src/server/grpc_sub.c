@@ -107,7 +107,7 @@ static void sub_send_next(struct gsub *sub, bool initial)
 		/* Announces PublishStream before the token, so the client knows how to publish
 		 * before it can. */
 		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-		if (!sub->g->s->grpc_no_stream) {
+		if (!sub->g->s->grpc_no_stream || sub->g->s->grpc_announce_anyway) {
 			ops[n].data.send_initial_metadata.count = 1;
 			ops[n].data.send_initial_metadata.metadata = &features;
 		}

@@ -75,8 +75,9 @@ struct signal_server {
 	unsigned int rate_per_sec, rate_burst; /* SERVER_RATE_* unless set */
 	_Atomic bool stopping;
 	/* Tests: serve gRPC as a server before PublishStream did (neither the method nor its
-	 * announcement). Never set by wice signal. */
-	bool grpc_no_stream;
+	 * announcement); with grpc_announce_anyway, announce it all the same (a server that
+	 * answers UNIMPLEMENTED). Never set by wice signal. */
+	bool grpc_no_stream, grpc_announce_anyway;
 	void *grpc; /* transport state */
 	void *ws;
 };

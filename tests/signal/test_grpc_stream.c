@@ -435,6 +435,40 @@ static void test_stream_fallback(void **state)
 	peer_close(&b);
 }
 
+/* A server that announces PublishStream but answers UNIMPLEMENTED: the backend's first stream
+ * fails (what it carried is lost, as for any failed call), then it publishes with unary calls
+ * for the rest of the session. */
+static void test_stream_unimplemented(void **state)
+{
+	struct fixture *f = *state;
+	struct peer a, b;
+	size_t tries = 0, n0;
+
+	f->srv.grpc_no_stream = true;
+	f->srv.grpc_announce_anyway = true;
+	server_up(f, NULL, NULL);
+	peer_init(&a);
+	peer_init(&b);
+	peer_open(&a, "grpc", f->port, NULL);
+	peer_open(&b, "grpc", f->port, NULL);
+	assert_true(wait_state(&a, true, 1));
+	assert_true(wait_state(&b, true, 1));
+	while (!n_received(&b) && tries++ < 50) {
+		send_sealed(&a, &b, 1);
+		wait_recv(&b, 1, 100);
+	}
+	assert_true(wait_recv(&b, 1, WAIT_MS));
+	assert_true(tries >= 1 && tries < 50);
+	n0 = n_received(&b);
+	for (uint64_t i = 0; i < N_EACH; i++)
+		send_sealed(&a, &b, 100 + i);
+	assert_true(wait_recv(&b, n0 + N_EACH, WAIT_MS));
+	assert_int_equal(stat_of(&f->srv.stats.publish_streams), 0);
+	assert_int_equal(a.downs + b.downs, 0);
+	peer_close(&a);
+	peer_close(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +476,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_unimplemented, setup, teardown),
 	};
 	int ret;
 
