@@ -7,8 +7,10 @@
 #   sat   deliveries/s at saturation: WINDOW messages circulate, each receiver publishes the
 #         next at once; counted over DURATION s after WARMUP s;
 #   lat   delivery latency p50/p99, open loop at half the saturation rate (LAT_RATE to fix it).
-# gRPC clients publish as src/signal/grpc.c does: at most 4 Publish calls in flight per client,
-# what is published meanwhile queued and sent in one request (at most 64 envelopes, 60 KiB).
+# gRPC clients publish as src/signal/grpc.c does: on one PublishStream per client where the
+# server announces it, one message in flight, what is published meanwhile queued and sent as
+# one PublishRequest (at most 64 envelopes, 60 KiB); against an older server (or UNARY=1),
+# unary Publish calls, at most 4 in flight per client, batching likewise.
 # CPU of the server (/proc/PID/stat) and of the load generator (getrusage) over each window,
 # as % of one core: both share the machine's cores. The server runs with its per-connection
 # rate limit raised (--rate/--burst RATE) so that the limit does not cap the benchmark; its
@@ -22,7 +24,8 @@
 #        connection, default 1 as separate daemons), PAYLOAD (ciphertext bytes, default 96),
 #        RATE (server --rate and --burst, default 100000000), PERF (1: perf record the server
 #        during the saturation window of each run and print its top symbols), WICE (build/wice),
-#        BUILD (build).
+#        BUILD (build), UNARY (1: gRPC clients publish with unary calls even where the server
+#        takes PublishStream).
 set -eu
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +42,7 @@ PER_CONN=${PER_CONN:-1}
 PAYLOAD=${PAYLOAD:-96}
 RATE=${RATE:-100000000}
 PERF=${PERF:-0}
+UNARY=${UNARY:-0}
 
 TMP=$(mktemp -d /tmp/wice-signal-bench.XXXXXX)
 SPID=
@@ -125,6 +129,7 @@ run() {
 		--per-conn "$PER_CONN" --payload "$PAYLOAD")
 	[ -z "$WINDOW" ] || args+=(--window "$WINDOW")
 	[ -z "$LAT_RATE" ] || args+=(--lat-rate "$LAT_RATE")
+	[ "$UNARY" != 1 ] || args+=(--unary)
 	note "$t N=$n: server pid $SPID, port $port"
 	: >"$TMP/out"
 	local perf_pid=
@@ -186,8 +191,9 @@ echo
 echo "$(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), commit $COMMIT, wice sha256" \
 	"$WICE_SUM, load average at start $LOAD0. Server and load generator (one thread driving" \
 	"every connection; gRPC: $PER_CONN subscriber(s) per connection, each publishing as the" \
-	"client backend does: ≤ 4 Publish calls in flight, envelopes queued meanwhile sent in one" \
-	"call of ≤ 64) share the cores. Server" \
+	"client backend does: $([ "$UNARY" = 1 ] && echo "≤ 4 unary Publish calls in flight" ||
+		echo "one PublishStream message in flight where the server takes it, else ≤ 4 unary Publish calls")," \
+	"envelopes queued meanwhile sent in one request of ≤ 64) share the cores. Server" \
 	"per-connection rate limit raised to --rate $RATE --burst $RATE for the benchmark." \
 	"Envelopes of $((3 * 34 + 26 + PAYLOAD + (PAYLOAD < 128 ? 2 : 3))) bytes (opaque to the server)."
 echo
@@ -217,6 +223,6 @@ if [ "$PERF" = 1 ]; then
 fi
 echo
 echo "Reproduce: \`NS=\"$NS\" TRANSPORTS=\"$TRANSPORTS\" DURATION=$DURATION WARMUP=$WARMUP" \
-	"SETTLE=$SETTLE PER_CONN=$PER_CONN PAYLOAD=$PAYLOAD RATE=$RATE" \
+	"SETTLE=$SETTLE PER_CONN=$PER_CONN PAYLOAD=$PAYLOAD RATE=$RATE$([ "$UNARY" != 1 ] || echo " UNARY=1")" \
 	"${WINDOW:+WINDOW=$WINDOW }${LAT_RATE:+LAT_RATE=$LAT_RATE }${PERF:+PERF=$PERF }bench/signal.sh\`" \
 	"(at commit $COMMIT, from $REPO)"

@@ -5,7 +5,7 @@
  *
  *   signal_load grpc|ws HOST:PORT N [--server-pid PID] [--window W] [--warmup S]
  *               [--duration S] [--settle S] [--lat-rate R] [--per-conn K] [--payload B]
- *               [--no-sat] [--no-lat]
+ *               [--no-sat] [--no-lat] [--unary]
  *
  * One process, one thread driving every connection (a gRPC completion queue in
  * signal_load_grpc.c, or one libwebsockets context on a libev loop in signal_load_ws.c), so
@@ -557,7 +557,7 @@ static void raise_nofile(rlim_t want)
 static const char usage[] =
 	"Usage: signal_load grpc|ws HOST:PORT N [--server-pid PID] [--window W] [--warmup S]\n"
 	"         [--duration S] [--settle S] [--lat-rate R] [--per-conn K] [--payload B]\n"
-	"         [--no-sat] [--no-lat]\n";
+	"         [--no-sat] [--no-lat] [--unary]\n";
 
 static int parse_args(int argc, char **argv)
 {
@@ -572,6 +572,7 @@ static int parse_args(int argc, char **argv)
 		{"payload", required_argument, NULL, 'b'},
 		{"no-sat", no_argument, NULL, 'S'},
 		{"no-lat", no_argument, NULL, 'l'},
+		{"unary", no_argument, NULL, 'u'},
 		{0},
 	};
 	static char host[256];
@@ -615,6 +616,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'l':
 			L.lat = false;
+			break;
+		case 'u':
+			L.unary = true;
 			break;
 		default:
 			return -EINVAL;

@@ -36,7 +36,7 @@ struct payload {
 enum phase { P_CONNECT, P_SETTLE, P_SAT_WARM, P_SAT, P_SAT_DRAIN, P_LAT_WARM, P_LAT, P_LAT_DRAIN };
 
 struct gtag {
-	enum { G_CHAL, G_SUB_START, G_SUB_RECV, G_SUB_STATUS, G_PUB } kind;
+	enum { G_CHAL, G_SUB_START, G_SUB_RECV, G_SUB_STATUS, G_PUB, G_PS_SEND, G_PS_STATUS } kind;
 	struct client *c;
 };
 
@@ -61,6 +61,8 @@ struct client {
 	grpc_slice details;
 	struct pubq *pq_head, *pq_tail; /* envelopes waiting for a free Publish call */
 	uint32_t pq_len, pub_inflight;
+	bool stream;	    /* the server announced PublishStream: publish on one */
+	struct gstream *ps; /* open PublishStream */
 	/* WebSocket */
 	struct lws *wsi;
 	struct wframe *qhead, *qtail;
@@ -79,6 +81,7 @@ struct load {
 	uint32_t n, per_conn, window, payload;
 	double warmup_s, duration_s, settle_s, lat_rate;
 	bool sat, lat;
+	bool unary; /* gRPC: unary Publish even where the server takes PublishStream */
 	int server_pid;
 
 	struct client *c;

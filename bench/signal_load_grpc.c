@@ -3,12 +3,16 @@
  * bench/signal_load over gRPC: channels of --per-conn subscribers each (one connection per
  * channel), every call on one completion queue driven by the one thread, which also ticks the
  * core. The protocol is src/signal/grpc.c's: GetChallenge, Subscribe (a server stream whose
- * first item is the session token), then unary Publish calls with the token. Publishing is
- * that client's too: at most PUB_INFLIGHT calls in flight per client; an envelope published
- * while at the limit waits in the client's queue, and each completion sends what queued up
- * meanwhile in one PublishRequest (field 3, at most PUB_BATCH envelopes and PUB_BATCH_BYTES).
- * Each call remembers the slot and generation of every envelope it carries, so a failed call
- * fails each of its slots.
+ * first item is the session token), then publishing with the token as that client does:
+ *   - where Subscribe's initial metadata announces PublishStream (and not --unary): one
+ *     stream per client with one message in flight; an envelope published meanwhile waits in
+ *     the client's queue, and each completion sends what queued up in one PublishRequest
+ *     (field 3, at most PUB_BATCH envelopes and PUB_BATCH_BYTES). A stream has no per-message
+ *     answer: what a failed stream carried is found lost by the core's slot_scan. (The
+ *     client's idle close is left out: no stream here idles for long.)
+ *   - else unary Publish calls, at most PUB_INFLIGHT in flight per client, batching likewise.
+ *     Each call remembers the slot and generation of every envelope it carries, so a failed
+ *     call fails each of its slots.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,10 +29,23 @@
 #define METHOD_CHALLENGE "/wice.signaling.Signaling/GetChallenge"
 #define METHOD_SUBSCRIBE "/wice.signaling.Signaling/Subscribe"
 #define METHOD_PUBLISH	 "/wice.signaling.Signaling/Publish"
+#define METHOD_STREAM	 "/wice.signaling.Signaling/PublishStream"
 
 struct gconn {
 	grpc_channel *ch;
-	void *m_chal, *m_sub, *m_pub;
+	void *m_chal, *m_sub, *m_pub, *m_ps;
+};
+
+/* A PublishStream, freed once its send and status batches have both completed. */
+struct gstream {
+	struct gtag t_send, t_status;
+	grpc_call *call;
+	unsigned int pending;
+	bool sending, ended;
+	grpc_byte_buffer *out, *recv;
+	grpc_metadata_array md0, md1;
+	grpc_status_code status;
+	grpc_slice details;
 };
 
 /* An envelope waiting for one of its client's Publish calls. */
@@ -52,6 +69,8 @@ struct gcall {
 		uint32_t slot, gen;
 	} env[];
 };
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static grpc_completion_queue *cq;
 static struct gconn *gconns;
@@ -149,6 +168,7 @@ static struct gconn *gconn_get(uint32_t idx)
 	g->m_chal = grpc_channel_register_call(g->ch, METHOD_CHALLENGE, NULL, NULL);
 	g->m_sub = grpc_channel_register_call(g->ch, METHOD_SUBSCRIBE, NULL, NULL);
 	g->m_pub = grpc_channel_register_call(g->ch, METHOD_PUBLISH, NULL, NULL);
+	g->m_ps = grpc_channel_register_call(g->ch, METHOD_STREAM, NULL, NULL);
 	return g;
 }
 
@@ -162,14 +182,21 @@ void grpc_connect(struct client *c)
 		on_down(c);
 }
 
-static void grpc_recv_next(struct client *c)
+/* The next Subscribe item; the first with the initial metadata, where the server's
+ * features are. */
+static void grpc_recv_next(struct client *c, bool first)
 {
-	grpc_op op;
+	grpc_op ops[2];
+	size_t n = 0;
 
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_MESSAGE;
-	op.data.recv_message.recv_message = &c->recv;
-	if (grpc_call_start_batch(c->sub, &op, 1, &c->t_recv, NULL) != GRPC_CALL_OK)
+	memset(ops, 0, sizeof(ops));
+	if (first) {
+		ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+		ops[n++].data.recv_initial_metadata.recv_initial_metadata = &c->md0;
+	}
+	ops[n].op = GRPC_OP_RECV_MESSAGE;
+	ops[n++].data.recv_message.recv_message = &c->recv;
+	if (grpc_call_start_batch(c->sub, ops, n, &c->t_recv, NULL) != GRPC_CALL_OK)
 		on_down(c);
 }
 
@@ -210,11 +237,9 @@ static void grpc_subscribe(struct client *c, const uint8_t *server_key, const ui
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = c->sub_send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->md0;
-	if (grpc_call_start_batch(c->sub, ops, 4, &c->t_start, NULL) != GRPC_CALL_OK)
+	if (grpc_call_start_batch(c->sub, ops, 3, &c->t_start, NULL) != GRPC_CALL_OK)
 		grpc_call_cancel(c->sub, NULL);
-	grpc_recv_next(c);
+	grpc_recv_next(c, true);
 }
 
 static void grpc_on_challenge(struct gcall *u)
@@ -235,6 +260,16 @@ static void grpc_on_challenge(struct gcall *u)
 	gcall_free(u);
 }
 
+/* "wice-features: publish-stream" in Subscribe's initial metadata (the server's only one). */
+static bool announces_stream(const grpc_metadata_array *md)
+{
+	for (size_t i = 0; i < md->count; i++)
+		if (!grpc_slice_str_cmp(md->metadata[i].key, "wice-features") &&
+		    !grpc_slice_str_cmp(md->metadata[i].value, "publish-stream"))
+			return true;
+	return false;
+}
+
 static void grpc_on_recv(struct client *c, bool ok)
 {
 	const uint8_t *m;
@@ -252,12 +287,13 @@ static void grpc_on_recv(struct client *c, bool ok)
 	f = pb_field(GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s), 4, 0, &m, &ml);
 	if (f == 3 && ml == 32 && !c->up) {
 		memcpy(c->token, m, 32);
+		c->stream = !L.unary && announces_stream(&c->md0);
 		on_up(c);
 	} else if (f == 2 && c->up) {
 		on_envelope(c, m, ml);
 	}
 	grpc_slice_unref(s);
-	grpc_recv_next(c);
+	grpc_recv_next(c, false);
 }
 
 static size_t varint_len(size_t v)
@@ -272,12 +308,11 @@ static size_t varint_len(size_t v)
 /* PublishRequest{session_token = 1, envelopes = 3 ...} from the head of c's queue: as many as
  * fit PUB_BATCH and PUB_BATCH_BYTES (the first always). The call takes the envelopes' slots;
  * if it cannot start, they count as failed publishes and slot_scan replaces them. */
-static void publish_batch(struct client *c)
+static grpc_byte_buffer *batch_encode(struct client *c, uint32_t *ret_count)
 {
 	size_t total = 2 + 32, n = 0;
 	uint32_t count = 0;
 	struct pubq *e;
-	struct gcall *u;
 	uint8_t *p;
 
 	for (e = c->pq_head; e && count < PUB_BATCH; e = e->next, count++) {
@@ -287,14 +322,25 @@ static void publish_batch(struct client *c)
 			break;
 		total += add;
 	}
+	*ret_count = count;
 	p = malloc(total);
-	if (p) {
-		n = put_bytes(p, 1, c->token, 32);
-		e = c->pq_head;
-		for (uint32_t i = 0; i < count; i++, e = e->next)
-			n += put_bytes(p + n, 3, e->data, e->len);
-	}
-	u = gcall_start(c, G_PUB, c->gc->m_pub, p ? bb_take(p, n) : NULL, count);
+	if (!p)
+		return NULL;
+	n = put_bytes(p, 1, c->token, 32);
+	e = c->pq_head;
+	for (uint32_t i = 0; i < count; i++, e = e->next)
+		n += put_bytes(p + n, 3, e->data, e->len);
+	return bb_take(p, n);
+}
+
+static void publish_batch(struct client *c)
+{
+	uint32_t count;
+	grpc_byte_buffer *bb = batch_encode(c, &count);
+	struct pubq *e;
+	struct gcall *u;
+
+	u = gcall_start(c, G_PUB, c->gc->m_pub, bb, count);
 	for (uint32_t i = 0; i < count; i++) {
 		e = c->pq_head;
 		c->pq_head = e->next;
@@ -316,9 +362,116 @@ static void publish_batch(struct client *c)
 	}
 }
 
-/* Starts Publish calls while c has queued envelopes and room for a call. */
+static void stream_free(struct gstream *ps)
+{
+	grpc_call_unref(ps->call);
+	if (ps->out)
+		grpc_byte_buffer_destroy(ps->out);
+	if (ps->recv)
+		grpc_byte_buffer_destroy(ps->recv);
+	grpc_metadata_array_destroy(&ps->md0);
+	grpc_metadata_array_destroy(&ps->md1);
+	grpc_slice_unref(ps->details);
+	free(ps);
+}
+
+static struct gstream *stream_open(struct client *c)
+{
+	struct gstream *ps = calloc(1, sizeof(*ps));
+	grpc_op ops[3];
+
+	if (!ps)
+		return NULL;
+	ps->t_send = (struct gtag){G_PS_SEND, c};
+	ps->t_status = (struct gtag){G_PS_STATUS, c};
+	ps->details = grpc_empty_slice();
+	grpc_metadata_array_init(&ps->md0);
+	grpc_metadata_array_init(&ps->md1);
+	ps->call = grpc_channel_create_registered_call(c->gc->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+						       c->gc->m_ps,
+						       gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[0].data.recv_initial_metadata.recv_initial_metadata = &ps->md0;
+	ops[1].op = GRPC_OP_RECV_MESSAGE;
+	ops[1].data.recv_message.recv_message = &ps->recv;
+	ops[2].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[2].data.recv_status_on_client.trailing_metadata = &ps->md1;
+	ops[2].data.recv_status_on_client.status = &ps->status;
+	ops[2].data.recv_status_on_client.status_details = &ps->details;
+	if (!ps->call ||
+	    grpc_call_start_batch(ps->call, ops, 3, &ps->t_status, NULL) != GRPC_CALL_OK) {
+		if (ps->call)
+			grpc_call_unref(ps->call);
+		grpc_metadata_array_destroy(&ps->md0);
+		grpc_metadata_array_destroy(&ps->md1);
+		free(ps);
+		return NULL;
+	}
+	ps->pending = 1;
+	return ps;
+}
+
+/* Sends the head of c's queue as one message on c's stream (opened first if need be) unless
+ * one is in flight. What it carries is the server's now: losses show in slot_scan. */
+static void stream_pump(struct client *c)
+{
+	struct gstream *ps = c->ps;
+	bool first = false;
+	uint32_t count;
+	grpc_op ops[2];
+	size_t n = 0;
+
+	if (!c->pq_head)
+		return;
+	if (!ps) {
+		ps = c->ps = stream_open(c);
+		if (!ps)
+			return;
+		first = true;
+	}
+	if (ps->sending || ps->ended)
+		return;
+	ps->out = batch_encode(c, &count);
+	for (uint32_t i = 0; i < count; i++) {
+		struct pubq *e = c->pq_head;
+
+		c->pq_head = e->next;
+		c->pq_len--;
+		free(e);
+	}
+	if (!c->pq_head)
+		c->pq_tail = NULL;
+	if (!ps->out) {
+		L.pub_fail += count;
+		return;
+	}
+	memset(ops, 0, sizeof(ops));
+	if (first)
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[n].op = GRPC_OP_SEND_MESSAGE;
+	ops[n++].data.send_message.send_message = ps->out;
+	if (grpc_call_start_batch(ps->call, ops, n, &ps->t_send, NULL) != GRPC_CALL_OK) {
+		grpc_byte_buffer_destroy(ps->out);
+		ps->out = NULL;
+		ps->ended = true;
+		grpc_call_cancel(ps->call, NULL);
+		L.pub_fail += count;
+		return;
+	}
+	ps->pending++;
+	ps->sending = true;
+	L.pub_calls++;
+	L.pub_envs += count;
+}
+
+/* Starts Publish calls (or stream messages) while c has queued envelopes and room. */
 static void publish_pump(struct client *c)
 {
+	if (c->stream) {
+		stream_pump(c);
+		return;
+	}
 	while (c->pq_head && c->pub_inflight < PUB_INFLIGHT)
 		publish_batch(c);
 }
@@ -407,6 +560,32 @@ int grpc_publish(struct client *from, const uint8_t *env, size_t len, uint32_t s
 	return 0;
 }
 
+static void grpc_on_stream(struct gstream *ps, struct client *c, bool send_done, bool ok)
+{
+	ps->pending--;
+	if (send_done) {
+		ps->sending = false;
+		grpc_byte_buffer_destroy(ps->out);
+		ps->out = NULL;
+		if (!ok)
+			ps->ended = true;
+	} else {
+		ps->ended = true;
+		if (ps->status != GRPC_STATUS_OK)
+			L.pub_fail++; /* what it carried is found by slot_scan */
+		if (c->ps == ps)
+			c->ps = NULL;
+	}
+	if (!ps->pending)
+		stream_free(ps);
+	else if (c->ps == ps && c->up && send_done)
+		stream_pump(c);
+	if (!c->up)
+		publish_drop(c);
+	else if (!send_done)
+		publish_pump(c);
+}
+
 static void grpc_dispatch(struct gtag *t, bool ok)
 {
 	struct client *c = t->c;
@@ -417,6 +596,12 @@ static void grpc_dispatch(struct gtag *t, bool ok)
 		break;
 	case G_PUB:
 		grpc_on_publish((struct gcall *)t);
+		break;
+	case G_PS_SEND:
+		grpc_on_stream(container_of(t, struct gstream, t_send), c, true, ok);
+		break;
+	case G_PS_STATUS:
+		grpc_on_stream(container_of(t, struct gstream, t_status), c, false, ok);
 		break;
 	case G_SUB_START:
 		if (!ok)

@@ -36,11 +36,13 @@ static void log_stats(const struct signal_server *s)
 	log_info("stats: connects=%" PRIu64 " disconnects=%" PRIu64 " published=%" PRIu64
 		 " delivered=%" PRIu64 " no_recipient=%" PRIu64 " queue_full=%" PRIu64
 		 " malformed=%" PRIu64 " oversized=%" PRIu64 " forged_sender=%" PRIu64
-		 " bad_proof=%" PRIu64 " rate_limited=%" PRIu64 " stalled=%" PRIu64,
+		 " bad_proof=%" PRIu64 " rate_limited=%" PRIu64 " stalled=%" PRIu64
+		 " publish_streams=%" PRIu64,
 		 (uint64_t)st->connects, (uint64_t)st->disconnects, (uint64_t)st->published,
 		 (uint64_t)st->delivered, (uint64_t)st->no_recipient, (uint64_t)st->queue_full,
 		 (uint64_t)st->malformed, (uint64_t)st->oversized, (uint64_t)st->forged_sender,
-		 (uint64_t)st->bad_proof, (uint64_t)st->rate_limited, (uint64_t)st->stalled);
+		 (uint64_t)st->bad_proof, (uint64_t)st->rate_limited, (uint64_t)st->stalled,
+		 (uint64_t)st->publish_streams);
 }
 
 static int parse_uint(const char *v, unsigned int *out)

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * wice signal over gRPC, with the gRPC C core and no generated code: the three methods of
+ * wice signal over gRPC, with the gRPC C core and no generated code: the four methods of
  * service wice.signaling.Signaling (proto/signaling.proto) are registered by name and their
- * messages are protobuf-c encodings carried in grpc_byte_buffers.
+ * messages are protobuf-c encodings carried in grpc_byte_buffers. Any other method is
+ * answered UNIMPLEMENTED (the C core would otherwise hold such a call until the server ends).
  *
  * One thread drives one completion queue. Every tag is a struct gtag inside the object that
  * owns the operation, so a completion finds its object without a lookup. Objects:
  *   struct rpc   a call slot: waits for a new call of one method, answers it (unary, or a
- *                refused Subscribe) and is freed when that answer's batch completes;
+ *                refused Subscribe) and is freed when that answer's batch completes. A
+ *                PublishStream keeps its slot for the stream's life: each message is
+ *                checked and routed as a unary Publish's request is, and the stream ends
+ *                with the status that Publish would have answered;
  *   struct gsub  an accepted Subscribe stream (grpc_sub.c): a router_sub, a bounded queue of
  *                frames and at most one SEND_MESSAGE in flight (gRPC allows only one per call).
  *                It is freed once RECV_CLOSE_ON_SERVER has completed (the client left or the
@@ -36,9 +40,10 @@
 #include "util/key.h"
 #include "util/log.h"
 
-#define METHOD_CHALLENGE "/wice.signaling.Signaling/GetChallenge"
-#define METHOD_SUBSCRIBE "/wice.signaling.Signaling/Subscribe"
-#define METHOD_PUBLISH	 "/wice.signaling.Signaling/Publish"
+#define METHOD_CHALLENGE      "/wice.signaling.Signaling/GetChallenge"
+#define METHOD_SUBSCRIBE      "/wice.signaling.Signaling/Subscribe"
+#define METHOD_PUBLISH	      "/wice.signaling.Signaling/Publish"
+#define METHOD_PUBLISH_STREAM "/wice.signaling.Signaling/PublishStream"
 
 static uint64_t mono_ms(void)
 {
@@ -101,12 +106,11 @@ static void peer_free_all(struct gsrv *g)
 	g->n_peers = 0;
 }
 
-/* true when the call's peer may publish once more now. */
-/* Takes n publishes (the envelopes of one request) from the caller's rate limit. */
-static bool peer_take(struct gsrv *g, grpc_call *call, size_t n)
+/* Takes n publishes (the envelopes of one request) from the rate limit of the connection
+ * whose peer address is addr (grpc_call_get_peer); false when over it. */
+static bool peer_take(struct gsrv *g, const char *addr, size_t n)
 {
 	uint64_t now = mono_ms();
-	char *addr = grpc_call_get_peer(call);
 	struct peer_rl **p, *e;
 	bool ok = false;
 
@@ -131,7 +135,6 @@ static bool peer_take(struct gsrv *g, grpc_call *call, size_t n)
 		for (size_t i = 0; i < n && ok; i++)
 			ok = rate_limit_take(&e->rl, g->s, now);
 	}
-	gpr_free(addr);
 	return ok;
 }
 
@@ -144,6 +147,9 @@ void rpc_free(struct rpc *r)
 	if (r->payload)
 		grpc_byte_buffer_destroy(r->payload);
 	grpc_metadata_array_destroy(&r->md);
+	if (r->method == M_UNKNOWN)
+		grpc_call_details_destroy(&r->details);
+	gpr_free(r->peer);
 	if (r->call)
 		grpc_call_unref(r->call);
 	free(r);
@@ -161,8 +167,15 @@ static void rpc_request(struct gsrv *g, enum method m)
 	r->method = m;
 	r->g = g;
 	grpc_metadata_array_init(&r->md);
-	e = grpc_server_request_registered_call(g->server, g->methods[m], &r->call, &r->deadline,
-						&r->md, NULL, g->cq, g->cq, &r->tag);
+	if (m == M_UNKNOWN) {
+		grpc_call_details_init(&r->details);
+		e = grpc_server_request_call(g->server, &r->call, &r->details, &r->md, g->cq, g->cq,
+					     &r->tag);
+	} else {
+		e = grpc_server_request_registered_call(g->server, g->methods[m], &r->call,
+							&r->deadline, &r->md, NULL, g->cq, g->cq,
+							&r->tag);
+	}
 	if (e != GRPC_CALL_OK) {
 		log_warn("signal: gRPC: cannot accept calls: %s", grpc_call_error_to_string(e));
 		rpc_free(r);
@@ -303,33 +316,86 @@ static grpc_status_code publish(struct gsrv *g, const Wice__Signaling__PublishRe
 	return GRPC_STATUS_OK;
 }
 
-static void handle_publish(struct gsrv *g, struct rpc *r, const uint8_t *req, size_t len)
+/*
+ * Decodes a PublishRequest, takes its envelopes from the connection's rate limit and routes
+ * them: every check a request gets, whether it came as a unary Publish or on a PublishStream.
+ * Returns the gRPC status; *why is set for a refusal, which is counted here.
+ */
+static grpc_status_code publish_request(struct gsrv *g, const char *peer, const uint8_t *req,
+					size_t len, int *ret_delivered, const char **why)
 {
 	Wice__Signaling__PublishRequest *pr;
+	grpc_status_code code;
+
+	pr = wice__signaling__publish_request__unpack(NULL, len, req);
+	if (!pr) {
+		atomic_fetch_add_explicit(&g->s->stats.malformed, 1, memory_order_relaxed);
+		*why = "bad PublishRequest";
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	if (!peer_take(g, peer, (pr->envelope ? 1 : 0) + pr->n_envelopes)) {
+		wice__signaling__publish_request__free_unpacked(pr, NULL);
+		atomic_fetch_add_explicit(&g->s->stats.rate_limited, 1, memory_order_relaxed);
+		*why = "rate limited";
+		return GRPC_STATUS_RESOURCE_EXHAUSTED;
+	}
+	code = publish(g, pr, ret_delivered, why);
+	wice__signaling__publish_request__free_unpacked(pr, NULL);
+	return code;
+}
+
+static void handle_publish(struct gsrv *g, struct rpc *r, const uint8_t *req, size_t len)
+{
 	Wice__Signaling__PublishResponse resp = WICE__SIGNALING__PUBLISH_RESPONSE__INIT;
+	char *peer = grpc_call_get_peer(r->call);
 	grpc_status_code code;
 	const char *why = NULL;
 	int delivered = 0;
 
-	pr = wice__signaling__publish_request__unpack(NULL, len, req);
-	if (!pr) {
-		rpc_fail(r, GRPC_STATUS_INVALID_ARGUMENT, "bad PublishRequest",
-			 &g->s->stats.malformed);
-		return;
-	}
-	if (!peer_take(g, r->call, (pr->envelope ? 1 : 0) + pr->n_envelopes)) {
-		wice__signaling__publish_request__free_unpacked(pr, NULL);
-		rpc_fail(r, GRPC_STATUS_RESOURCE_EXHAUSTED, "rate limited",
-			 &g->s->stats.rate_limited);
-		return;
-	}
-	code = publish(g, pr, &delivered, &why);
-	wice__signaling__publish_request__free_unpacked(pr, NULL);
+	code = publish_request(g, peer, req, len, &delivered, &why);
+	gpr_free(peer);
 	if (code == GRPC_STATUS_OK) {
 		resp.delivered = (uint32_t)delivered;
 		r->reply = grpcbuf_pack(&resp.base);
 	}
 	rpc_finish(r, code, why);
+}
+
+/* ---- PublishStream ---- */
+
+static void reading_wait(struct gsrv *g, struct rpc *r);
+
+/* One message of a PublishStream: checked and routed as a unary Publish's request. A refusal
+ * ends the stream with the status Publish would have answered; else the next is awaited. */
+static void stream_message(struct gsrv *g, struct rpc *r, const uint8_t *req, size_t len)
+{
+	grpc_status_code code;
+	const char *why = NULL;
+	int delivered = 0;
+
+	if (!r->peer)
+		r->peer = grpc_call_get_peer(r->call);
+	code = publish_request(g, r->peer, req, len, &delivered, &why);
+	if (code != GRPC_STATUS_OK) {
+		rpc_finish(r, code, why);
+		return;
+	}
+	r->delivered = (uint32_t)delivered > UINT32_MAX - r->delivered
+			       ? UINT32_MAX
+			       : r->delivered + (uint32_t)delivered;
+	grpc_byte_buffer_destroy(r->payload);
+	r->payload = NULL;
+	reading_wait(g, r);
+}
+
+/* The client closed its side of the stream (or the call ended): the total goes back. */
+static void stream_end(struct rpc *r)
+{
+	Wice__Signaling__PublishResponse resp = WICE__SIGNALING__PUBLISH_RESPONSE__INIT;
+
+	resp.delivered = r->delivered;
+	r->reply = grpcbuf_pack(&resp.base);
+	rpc_finish(r, GRPC_STATUS_OK, NULL);
 }
 
 /* ---- the completion queue thread ---- */
@@ -363,18 +429,12 @@ static uint64_t reading_expire(struct gsrv *g, uint64_t now)
 	return g->reading_head ? g->reading_head->start_ms + SERVER_STALL_TIMEOUT_MS : 0;
 }
 
-/* Methods are registered without payload handling, so that a request gRPC refuses (too
- * large) still reaches us to be counted, and one that stalls can be timed out. */
-static void on_new_call(struct gsrv *g, struct rpc *r, bool ok)
+/* Waits for the call's next request message, which must arrive within
+ * SERVER_STALL_TIMEOUT_MS: the reading list is in arrival order, as all wait the same time. */
+static void reading_wait(struct gsrv *g, struct rpc *r)
 {
 	grpc_op op;
 
-	if (!ok) { /* shutting down: the slot is returned unused */
-		rpc_free(r);
-		return;
-	}
-	if (!atomic_load_explicit(&g->stopping, memory_order_relaxed))
-		rpc_request(g, r->method);
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &r->payload;
@@ -392,12 +452,40 @@ static void on_new_call(struct gsrv *g, struct rpc *r, bool ok)
 	g->reading_tail = r;
 }
 
-static void on_request(struct gsrv *g, struct rpc *r)
+/* Methods are registered without payload handling, so that a request gRPC refuses (too
+ * large) still reaches us to be counted, and one that stalls can be timed out. */
+static void on_new_call(struct gsrv *g, struct rpc *r, bool ok)
+{
+	if (!ok) { /* shutting down: the slot is returned unused */
+		rpc_free(r);
+		return;
+	}
+	if (!atomic_load_explicit(&g->stopping, memory_order_relaxed))
+		rpc_request(g, r->method);
+	if (r->method == M_UNKNOWN) {
+		rpc_finish(r, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+		return;
+	}
+	if (r->method == M_PUBLISH_STREAM)
+		atomic_fetch_add_explicit(&g->s->stats.publish_streams, 1, memory_order_relaxed);
+	reading_wait(g, r);
+}
+
+static void on_request(struct gsrv *g, struct rpc *r, bool ok)
 {
 	grpc_slice req;
 
 	if (!r->stalled)
 		reading_remove(g, r);
+	if (!r->payload && r->method == M_PUBLISH_STREAM && !r->stalled) {
+		/* Between messages the client closed its side of the stream, or left. A receive
+		 * that failed was a message gRPC refused as too large (or a reset inside one),
+		 * counted as unary Publish counts it. */
+		if (!ok)
+			atomic_fetch_add_explicit(&g->s->stats.oversized, 1, memory_order_relaxed);
+		stream_end(r);
+		return;
+	}
 	if (!r->payload) {
 		/* The client half-closed without a request, or the call was cancelled: by us
 		 * (stalled) or by gRPC, which fails a message larger than
@@ -419,6 +507,9 @@ static void on_request(struct gsrv *g, struct rpc *r)
 		break;
 	case M_SUBSCRIBE:
 		gsub_handle(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
+		break;
+	case M_PUBLISH_STREAM:
+		stream_message(g, r, GRPC_SLICE_START_PTR(req), GRPC_SLICE_LENGTH(req));
 		break;
 	case M_PUBLISH:
 	default:
@@ -470,7 +561,7 @@ static void *gsrv_thread(void *arg)
 			next_ms = reading_expire(g, mono_ms());
 			break;
 		case T_REQUEST:
-			on_request(g, container_of(t, struct rpc, tag));
+			on_request(g, container_of(t, struct rpc, tag), ev.success);
 			break;
 		case T_FINISH:
 			on_finish(g, container_of(t, struct rpc, tag));
@@ -555,7 +646,7 @@ int server_grpc_start(struct signal_server *s, const char *addr, const char *tls
 		      const char *tls_key)
 {
 	static const char *const names[M_COUNT] = {METHOD_CHALLENGE, METHOD_SUBSCRIBE,
-						   METHOD_PUBLISH};
+						   METHOD_PUBLISH, METHOD_PUBLISH_STREAM};
 	grpc_server_credentials *creds;
 	struct gsrv *g;
 	int err, port;
@@ -582,6 +673,8 @@ int server_grpc_start(struct signal_server *s, const char *addr, const char *tls
 	}
 	grpc_server_register_completion_queue(g->server, g->cq, NULL);
 	for (int m = 0; m < M_COUNT; m++) {
+		if (m == M_PUBLISH_STREAM && s->grpc_no_stream)
+			continue;
 		g->methods[m] = grpc_server_register_method(g->server, names[m], NULL,
 							    GRPC_SRM_PAYLOAD_NONE, 0);
 		if (!g->methods[m]) {
@@ -601,9 +694,10 @@ int server_grpc_start(struct signal_server *s, const char *addr, const char *tls
 		return -EADDRNOTAVAIL;
 	}
 	grpc_server_start(g->server);
-	for (int m = 0; m < M_COUNT; m++)
+	for (int m = 0; m <= M_UNKNOWN; m++)
 		for (int i = 0; i < (m == M_PUBLISH ? GSRV_SLOTS_PUBLISH : GSRV_SLOTS_OTHER); i++)
-			rpc_request(g, (enum method)m);
+			if (m == M_UNKNOWN || g->methods[m])
+				rpc_request(g, (enum method)m);
 	err = -pthread_create(&g->thread, NULL, gsrv_thread, g);
 	if (err < 0) {
 		/* Nothing drives the queue: shut down and drain it here. */

@@ -30,6 +30,10 @@
 #define GSRV_PEER_BUCKETS  4096
 #define GSRV_PEER_GC_MS	   10000
 #define GSRV_PUBLISH_BATCH 64 /* envelopes in one PublishRequest */
+/* What Subscribe's initial metadata announces: the server takes PublishStream. A client asks
+ * for nothing it was not told of, as a server without the method would hold the call. */
+#define GSRV_FEATURES_KEY "wice-features"
+#define GSRV_FEATURES	  "publish-stream"
 
 enum gtag_kind {
 	T_NEW_CALL,  /* struct rpc: a call arrived (or the server shut down) */
@@ -44,7 +48,7 @@ struct gtag {
 	enum gtag_kind kind;
 };
 
-enum method { M_CHALLENGE, M_SUBSCRIBE, M_PUBLISH, M_COUNT };
+enum method { M_CHALLENGE, M_SUBSCRIBE, M_PUBLISH, M_PUBLISH_STREAM, M_COUNT, M_UNKNOWN = M_COUNT };
 
 /* Rate limit state of one peer address (one connection: "ipv4:ADDR:PORT"). */
 struct peer_rl {
@@ -66,15 +70,19 @@ struct gsrv {
 	struct peer_rl *peers[GSRV_PEER_BUCKETS];
 	size_t n_peers;
 	uint64_t peer_gc_ms;
-	/* Calls whose request is still arriving, oldest first (all wait the same time). */
+	/* Calls whose request (for a PublishStream: next message) is still arriving, oldest
+	 * first (all wait the same time). */
 	struct rpc *reading_head, *reading_tail;
 };
 
 struct rpc {
 	struct gtag tag;
 	enum method method;
-	bool stalled;	 /* cancelled for not finishing its request in time */
-	bool no_request; /* the request never came: counted once we know why */
+	bool stalled;		   /* cancelled for not finishing its request in time */
+	bool no_request;	   /* the request never came: counted once we know why */
+	uint32_t delivered;	   /* PublishStream: subscribers reached so far */
+	char *peer;		   /* PublishStream: its peer address, for the rate limit */
+	grpc_call_details details; /* M_UNKNOWN */
 	struct gsrv *g;
 	struct rpc *prev, *next; /* reading list, oldest first */
 	uint64_t start_ms;

@@ -86,6 +86,10 @@ static void qframe_release(void *p)
 static void sub_send_next(struct gsub *sub, bool initial)
 {
 	struct qframe *f = sub->head;
+	grpc_metadata features = {
+		.key = grpc_slice_from_static_string(GSRV_FEATURES_KEY),
+		.value = grpc_slice_from_static_string(GSRV_FEATURES),
+	};
 	grpc_op ops[2];
 	size_t n = 0;
 
@@ -99,8 +103,16 @@ static void sub_send_next(struct gsub *sub, bool initial)
 	sub->out = grpcbuf_from_slice(
 		grpc_slice_new_with_user_data(f->data, f->len, qframe_release, f));
 	memset(ops, 0, sizeof(ops));
-	if (initial)
-		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	if (initial) {
+		/* Announces PublishStream before the token, so the client knows how to publish
+		 * before it can. */
+		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+		if (!sub->g->s->grpc_no_stream || sub->g->s->grpc_announce_anyway) {
+			ops[n].data.send_initial_metadata.count = 1;
+			ops[n].data.send_initial_metadata.metadata = &features;
+		}
+		n++;
+	}
 	ops[n].op = GRPC_OP_SEND_MESSAGE;
 	ops[n++].data.send_message.send_message = sub->out;
 	sub->sending = true;

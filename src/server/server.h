@@ -47,7 +47,8 @@ struct router_sub {
 
 struct server_stats {
 	_Atomic uint64_t connects, disconnects, published, delivered, no_recipient, queue_full,
-		malformed, oversized, forged_sender, bad_proof, rate_limited, stalled;
+		malformed, oversized, forged_sender, bad_proof, rate_limited, stalled,
+		publish_streams;
 };
 
 struct router;
@@ -73,6 +74,10 @@ struct signal_server {
 	struct server_stats stats;
 	unsigned int rate_per_sec, rate_burst; /* SERVER_RATE_* unless set */
 	_Atomic bool stopping;
+	/* Tests: serve gRPC as a server before PublishStream did (neither the method nor its
+	 * announcement); with grpc_announce_anyway, announce it all the same (a server that
+	 * answers UNIMPLEMENTED). Never set by wice signal. */
+	bool grpc_no_stream, grpc_announce_anyway;
 	void *grpc; /* transport state */
 	void *ws;
 };

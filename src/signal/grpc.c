@@ -6,10 +6,18 @@
  * A backend owns one channel (its own connection: a local subchannel pool), one completion
  * queue and one thread. The thread runs the session: GetChallenge, prove the key, Subscribe
  * (a server stream whose first item is the session token, then envelopes), and on any
- * failure waits a jittered exponential backoff and starts again. Publishing needs the token:
- * publish() starts a unary Publish call from the caller's thread when fewer than
- * GCLI_PUBLISH_INFLIGHT are in flight and queues the request otherwise; the thread starts the
- * next one as each completes. The queue is dropped when the session ends (stateless).
+ * failure waits a jittered exponential backoff and starts again. Publishing needs the token.
+ * publish() queues the envelope and sends what the queue holds as one PublishRequest (at most
+ * GCLI_PUBLISH_BATCH envelopes):
+ *   - on a PublishStream, when the server announced it in Subscribe's initial metadata: one
+ *     stream per session, opened on the first publish, with one message in flight (gRPC allows
+ *     one SEND_MESSAGE at a time); each completion sends what queued up meanwhile. A stream
+ *     idle for GCLI_STREAM_IDLE_MS is closed by us, before the server would cancel it; one
+ *     that ends (a refusal, or UNIMPLEMENTED, after which the session falls back to unary) is
+ *     replaced on the next publish;
+ *   - else with unary Publish calls, at most GCLI_PUBLISH_INFLIGHT in flight; the thread
+ *     starts the next as each completes.
+ * Either way a refusal is logged, and the queue is dropped when the session ends (stateless).
  *
  * b->lock guards what publish() and close() share with the thread: the token, the queue and
  * the calls they may cancel. No callback runs with it held.
@@ -33,92 +41,7 @@
 #include "util/file.h"
 #include "util/log.h"
 
-#define METHOD_CHALLENGE "/wice.signaling.Signaling/GetChallenge"
-#define METHOD_SUBSCRIBE "/wice.signaling.Signaling/Subscribe"
-#define METHOD_PUBLISH	 "/wice.signaling.Signaling/Publish"
-
-#define GCLI_PUBLISH_INFLIGHT	 4
-#define GCLI_PUBLISH_BATCH	 64	     /* envelopes per Publish call, as the server allows */
-#define GCLI_PUBLISH_BATCH_BYTES (60u << 10) /* under the server's message limit */
-#define GCLI_CALL_TIMEOUT_MS	 10000	     /* GetChallenge and Publish */
-#define GCLI_KEEPALIVE_MS	 20000	     /* notice a dead server on an idle stream */
-#define GCLI_PING_TIMEOUT_MS	 10000
-#define GCLI_MAX_FRAME		 (ENVELOPE_MAX_SIZE + 1024)
-#define GCLI_BACKOFF_MIN_MS	 250
-#define GCLI_BACKOFF_MAX_MS	 30000
-#define GCLI_TOKEN_LEN		 32
-
-enum gtag_kind { T_CHALLENGE, T_PUBLISH, T_SUB_START, T_SUB_RECV, T_SUB_STATUS };
-
-struct gtag {
-	enum gtag_kind kind;
-};
-
-/* A unary call: GetChallenge or Publish, all its operations in one batch. */
-/* An envelope waiting to be published. */
-struct qenv {
-	struct qenv *next;
-	size_t len;
-	uint8_t data[];
-};
-
-struct unary {
-	struct gtag tag;
-	struct gcli *b;
-	grpc_call *call;
-	grpc_metadata_array md_initial, md_trailing;
-	grpc_byte_buffer *send, *recv;
-	grpc_status_code status;
-	grpc_slice details;
-};
-
-enum phase { P_WAIT, P_CHALLENGE, P_SUBSCRIBE, P_CLOSED };
-
-struct gcli {
-	struct signal_backend base;
-	struct signal_backend_config cfg;
-	struct envelope_key key; /* cfg.key points here */
-	char *target;		 /* HOST:PORT, also for log lines */
-	grpc_channel *ch;
-	grpc_completion_queue *cq;
-	void *m_challenge, *m_subscribe, *m_publish;
-	pthread_t thread;
-
-	/* The thread's own. */
-	enum phase phase;
-	uint64_t retry_at_ms;
-	unsigned int backoff_ms;
-	bool connected;
-	struct {
-		struct gtag start_tag, recv_tag, status_tag;
-		unsigned int pending; /* batches not yet completed */
-		bool ended;	      /* a receive failed or the stream ended */
-		grpc_metadata_array md_initial, md_trailing;
-		grpc_byte_buffer *send, *recv;
-		grpc_status_code status;
-		grpc_slice details;
-	} sub;
-
-	pthread_mutex_t lock; /* protects what follows */
-	_Atomic bool closing; /* no call starts and no callback runs once set */
-	bool subscribed;
-	uint8_t token[GCLI_TOKEN_LEN];
-	grpc_call *chal_call, *sub_call;
-	struct unary *inflight[GCLI_PUBLISH_INFLIGHT];
-	unsigned int n_inflight;
-	struct qenv *q_head, *q_tail;
-	unsigned int q_len;
-};
-
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "signal/grpc_internal.h"
 
 static gpr_timespec after_ms(uint64_t ms)
 {
@@ -128,7 +51,7 @@ static gpr_timespec after_ms(uint64_t ms)
 
 /* ---- unary calls ---- */
 
-static struct unary *unary_new(struct gcli *b, enum gtag_kind kind, grpc_byte_buffer *send)
+struct unary *gcli_unary_new(struct gcli *b, enum gtag_kind kind, grpc_byte_buffer *send)
 {
 	struct unary *u = calloc(1, sizeof(*u));
 
@@ -145,7 +68,7 @@ static struct unary *unary_new(struct gcli *b, enum gtag_kind kind, grpc_byte_bu
 	return u;
 }
 
-static void unary_free(struct unary *u)
+void gcli_unary_free(struct unary *u)
 {
 	if (u->call)
 		grpc_call_unref(u->call);
@@ -161,7 +84,7 @@ static void unary_free(struct unary *u)
 
 /* Creates u's call and starts its one batch. Called with b->lock held (or before the
  * thread runs), never after closing was set: the queue must not get new work then. */
-static int unary_start(struct gcli *b, struct unary *u, void *method)
+int gcli_unary_start(struct gcli *b, struct unary *u, void *method)
 {
 	grpc_op ops[6];
 
@@ -207,7 +130,7 @@ static void retry_later(struct gcli *b)
 {
 	unsigned int d = b->backoff_ms;
 
-	b->retry_at_ms = mono_ms() + d / 2 + randombytes_uniform(d / 2 + 1);
+	b->retry_at_ms = gcli_mono_ms() + d / 2 + randombytes_uniform(d / 2 + 1);
 	b->backoff_ms = d >= b->cfg.backoff_max_ms / 2 ? b->cfg.backoff_max_ms : d * 2;
 	b->phase = P_WAIT;
 }
@@ -220,7 +143,7 @@ static void start_challenge(struct gcli *b)
 
 	cr.public_key.data = (uint8_t *)b->cfg.key->public_key;
 	cr.public_key.len = WG_KEY_LEN;
-	u = unary_new(b, T_CHALLENGE, grpcbuf_pack(&cr.base));
+	u = gcli_unary_new(b, T_CHALLENGE, grpcbuf_pack(&cr.base));
 	if (!u) {
 		retry_later(b);
 		return;
@@ -229,16 +152,16 @@ static void start_challenge(struct gcli *b)
 	grpc_channel_reset_connect_backoff(b->ch);
 	pthread_mutex_lock(&b->lock);
 	if (!b->closing) {
-		err = unary_start(b, u, b->m_challenge);
+		err = gcli_unary_start(b, u, b->m_challenge);
 		if (!err)
 			b->chal_call = u->call;
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (err == -ECANCELED) {
-		unary_free(u);
+		gcli_unary_free(u);
 		b->phase = P_CLOSED;
 	} else if (err < 0) {
-		unary_free(u);
+		gcli_unary_free(u);
 		retry_later(b);
 	} else {
 		b->phase = P_CHALLENGE;
@@ -305,16 +228,18 @@ static int start_subscribe(struct gcli *b, const uint8_t server_key[static WG_KE
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = b->sub.send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &b->sub.md_initial;
-	if (grpc_call_start_batch(call, ops, 4, &b->sub.start_tag, NULL) == GRPC_CALL_OK)
+	if (grpc_call_start_batch(call, ops, 3, &b->sub.start_tag, NULL) == GRPC_CALL_OK)
 		b->sub.pending++;
 	else
 		grpc_call_cancel(call, NULL);
+	/* The initial metadata with the first message: the token's arrival then finds the
+	 * server's features already read. */
 	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_RECV_MESSAGE;
-	ops[0].data.recv_message.recv_message = &b->sub.recv;
-	if (grpc_call_start_batch(call, ops, 1, &b->sub.recv_tag, NULL) == GRPC_CALL_OK)
+	ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[0].data.recv_initial_metadata.recv_initial_metadata = &b->sub.md_initial;
+	ops[1].op = GRPC_OP_RECV_MESSAGE;
+	ops[1].data.recv_message.recv_message = &b->sub.recv;
+	if (grpc_call_start_batch(call, ops, 2, &b->sub.recv_tag, NULL) == GRPC_CALL_OK)
 		b->sub.pending++;
 	else
 		grpc_call_cancel(call, NULL);
@@ -353,23 +278,11 @@ static void on_challenge(struct gcli *b, struct unary *u)
 		log_debug("signal: %s: GetChallenge failed (status %d)", b->target, u->status);
 	if (c)
 		wice__signaling__challenge__free_unpacked(c, NULL);
-	unary_free(u);
+	gcli_unary_free(u);
 	if (err == -ECANCELED)
 		b->phase = P_CLOSED;
 	else if (err < 0)
 		retry_later(b);
-}
-
-static void publish_queue_drop(struct gcli *b)
-{
-	while (b->q_head) {
-		struct qenv *e = b->q_head;
-
-		b->q_head = e->next;
-		free(e);
-	}
-	b->q_tail = NULL;
-	b->q_len = 0;
 }
 
 /* The stream is over and every batch on it completed: release it and try again later. */
@@ -382,7 +295,7 @@ static void sub_finish(struct gcli *b)
 	b->sub_call = NULL;
 	b->subscribed = false;
 	sodium_memzero(b->token, sizeof(b->token));
-	publish_queue_drop(b);
+	gpub_drop(b);
 	pthread_mutex_unlock(&b->lock);
 	log_debug("signal: %s: stream ended (status %d)", b->target, b->sub.status);
 	grpc_call_unref(call);
@@ -415,8 +328,37 @@ static void sub_recv_next(struct gcli *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* true when Subscribe's initial metadata lists feature in FEATURES_KEY ("a, b, ..."). */
+static bool server_has(const grpc_metadata_array *md, const char *feature)
+{
+	size_t fl = strlen(feature);
+
+	for (size_t i = 0; i < md->count; i++) {
+		const grpc_metadata *m = &md->metadata[i];
+		const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
+		size_t vl = GRPC_SLICE_LENGTH(m->value), at = 0;
+
+		if (grpc_slice_str_cmp(m->key, FEATURES_KEY))
+			continue;
+		while (at < vl) {
+			size_t n = 0;
+
+			while (at < vl && (v[at] == ',' || v[at] == ' '))
+				at++;
+			while (at + n < vl && v[at + n] != ',' && v[at + n] != ' ')
+				n++;
+			if (n == fl && !memcmp(v + at, feature, fl))
+				return true;
+			at += n;
+		}
+	}
+	return false;
+}
+
 static void on_token(struct gcli *b, const ProtobufCBinaryData *token)
 {
+	bool stream = server_has(&b->sub.md_initial, FEATURE_STREAM);
+
 	if (token->len != GCLI_TOKEN_LEN) {
 		b->sub.ended = true;
 		return;
@@ -424,9 +366,11 @@ static void on_token(struct gcli *b, const ProtobufCBinaryData *token)
 	pthread_mutex_lock(&b->lock);
 	memcpy(b->token, token->data, GCLI_TOKEN_LEN);
 	b->subscribed = true;
+	b->stream_ok = stream;
 	pthread_mutex_unlock(&b->lock);
 	b->backoff_ms = b->cfg.backoff_min_ms;
-	log_debug("signal: %s: subscribed", b->target);
+	log_debug("signal: %s: subscribed (publishing %s)", b->target,
+		  stream ? "on a stream" : "unary");
 	set_connected(b, true);
 }
 
@@ -478,129 +422,6 @@ static void on_sub_recv(struct gcli *b, bool ok)
 		grpc_call_cancel(b->sub_call, NULL);
 }
 
-/* ---- Publish ---- */
-
-static size_t put_len(uint8_t *p, size_t v)
-{
-	size_t n = 0;
-
-	do {
-		p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	return n;
-}
-
-/*
- * PublishRequest{session_token = 1, envelopes = 3 ...} with as many queued envelopes as fit
- * GCLI_PUBLISH_BATCH and GCLI_PUBLISH_BATCH_BYTES, taken off the queue. Encoded here: each
- * envelope is already an encoded Envelope, and an embedded message is its length-delimited
- * bytes. Called with b->lock held and the queue not empty.
- */
-static grpc_byte_buffer *publish_request(struct gcli *b)
-{
-	size_t total = 2 + GCLI_TOKEN_LEN, n = 0;
-	struct qenv *e = b->q_head;
-	unsigned int count = 0;
-	uint8_t *p;
-
-	for (; e && count < GCLI_PUBLISH_BATCH; e = e->next, count++) {
-		size_t add = 1 + 5 + e->len;
-
-		if (count && total + add > GCLI_PUBLISH_BATCH_BYTES)
-			break;
-		total += add;
-	}
-	p = malloc(total);
-	if (!p)
-		return NULL;
-	p[n++] = (1 << 3) | 2;
-	p[n++] = GCLI_TOKEN_LEN;
-	memcpy(p + n, b->token, GCLI_TOKEN_LEN);
-	n += GCLI_TOKEN_LEN;
-	while (count--) {
-		e = b->q_head;
-		p[n++] = (3 << 3) | 2;
-		n += put_len(p + n, e->len);
-		memcpy(p + n, e->data, e->len);
-		n += e->len;
-		b->q_head = e->next;
-		b->q_len--;
-		free(e);
-	}
-	if (!b->q_head)
-		b->q_tail = NULL;
-	/* The slice takes the buffer over (n ≤ total: the varints took at most their room). */
-	return grpcbuf_from_slice(grpc_slice_new(p, n, free));
-}
-
-/* Starts queued publishes while there is room: whatever queued up while calls were in flight
- * goes out together. Called with b->lock held. */
-static void publish_pump(struct gcli *b)
-{
-	while (b->q_head && b->n_inflight < GCLI_PUBLISH_INFLIGHT && !b->closing) {
-		grpc_byte_buffer *req = publish_request(b);
-		struct unary *u = req ? unary_new(b, T_PUBLISH, req) : NULL;
-
-		if (!u)
-			break; /* out of memory: try again on the next publish or completion */
-		if (unary_start(b, u, b->m_publish) < 0) {
-			unary_free(u);
-			continue;
-		}
-		b->inflight[b->n_inflight++] = u;
-	}
-}
-
-static void on_publish(struct gcli *b, struct unary *u)
-{
-	if (u->status != GRPC_STATUS_OK)
-		log_debug("signal: %s: Publish failed (status %d)", b->target, u->status);
-	pthread_mutex_lock(&b->lock);
-	for (unsigned int i = 0; i < b->n_inflight; i++)
-		if (b->inflight[i] == u) {
-			b->inflight[i] = b->inflight[--b->n_inflight];
-			break;
-		}
-	if (b->subscribed)
-		publish_pump(b);
-	pthread_mutex_unlock(&b->lock);
-	unary_free(u);
-}
-
-static int gcli_publish(struct signal_backend *base, const uint8_t *envelope, size_t len)
-{
-	struct gcli *b = container_of(base, struct gcli, base);
-	struct qenv *e;
-	int err = 0;
-
-	if (!len || len > ENVELOPE_MAX_SIZE)
-		return -EMSGSIZE;
-	pthread_mutex_lock(&b->lock);
-	if (b->closing || !b->subscribed || b->q_len >= SIGNAL_SEND_QUEUE_MAX) {
-		err = -EAGAIN;
-		goto out;
-	}
-	e = malloc(sizeof(*e) + len);
-	if (!e) {
-		err = -ENOMEM;
-		goto out;
-	}
-	e->next = NULL;
-	e->len = len;
-	memcpy(e->data, envelope, len);
-	if (b->q_tail)
-		b->q_tail->next = e;
-	else
-		b->q_head = e;
-	b->q_tail = e;
-	b->q_len++;
-	publish_pump(b);
-out:
-	pthread_mutex_unlock(&b->lock);
-	return err;
-}
-
 /* ---- the thread ---- */
 
 static void dispatch(struct gcli *b, struct gtag *t, bool ok)
@@ -610,7 +431,13 @@ static void dispatch(struct gcli *b, struct gtag *t, bool ok)
 		on_challenge(b, container_of(t, struct unary, tag));
 		return;
 	case T_PUBLISH:
-		on_publish(b, container_of(t, struct unary, tag));
+		gpub_on_unary(b, container_of(t, struct unary, tag));
+		return;
+	case T_STREAM_SEND:
+		gpub_on_stream_send(b, t, ok);
+		return;
+	case T_STREAM_STATUS:
+		gpub_on_stream_status(b, t);
 		return;
 	case T_SUB_START:
 		b->sub.pending--;
@@ -635,7 +462,7 @@ static void *gcli_thread(void *arg)
 
 	for (;;) {
 		gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
-		uint64_t now = mono_ms();
+		uint64_t now = gcli_mono_ms(), idle;
 		grpc_event ev;
 
 		if (b->phase == P_WAIT) {
@@ -644,6 +471,8 @@ static void *gcli_thread(void *arg)
 				continue;
 			}
 			deadline = after_ms(b->retry_at_ms - now);
+		} else if ((idle = gpub_idle(b, now))) {
+			deadline = after_ms(idle > now ? idle - now : 0);
 		}
 		ev = grpc_completion_queue_next(b->cq, deadline, NULL);
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
@@ -694,6 +523,7 @@ static int channel_create(struct gcli *b, const char *target, bool tls)
 	b->m_challenge = grpc_channel_register_call(b->ch, METHOD_CHALLENGE, NULL, NULL);
 	b->m_subscribe = grpc_channel_register_call(b->ch, METHOD_SUBSCRIBE, NULL, NULL);
 	b->m_publish = grpc_channel_register_call(b->ch, METHOD_PUBLISH, NULL, NULL);
+	b->m_stream = grpc_channel_register_call(b->ch, METHOD_PUBLISH_STREAM, NULL, NULL);
 	return 0;
 }
 
@@ -801,9 +631,7 @@ static void gcli_close(struct signal_backend *base)
 		grpc_call_cancel(b->chal_call, NULL);
 	if (b->sub_call)
 		grpc_call_cancel(b->sub_call, NULL);
-	for (unsigned int i = 0; i < b->n_inflight; i++)
-		grpc_call_cancel(b->inflight[i]->call, NULL);
-	publish_queue_drop(b);
+	gpub_cancel(b);
 	pthread_mutex_unlock(&b->lock);
 	grpc_completion_queue_shutdown(b->cq);
 	pthread_join(b->thread, NULL);
@@ -825,13 +653,13 @@ static int gcli_open_grpcs(const char *url, const struct signal_backend_config *
 const struct signal_backend_ops signal_backend_grpc = {
 	.scheme = "grpc",
 	.open = gcli_open_grpc,
-	.publish = gcli_publish,
+	.publish = gpub_publish,
 	.close = gcli_close,
 };
 
 const struct signal_backend_ops signal_backend_grpcs = {
 	.scheme = "grpcs",
 	.open = gcli_open_grpcs,
-	.publish = gcli_publish,
+	.publish = gpub_publish,
 	.close = gcli_close,
 };

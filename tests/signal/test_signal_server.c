@@ -4,10 +4,12 @@
  * both at once through a mux): two peers exchange sealed messages both ways and out of order;
  * a third can neither read them, forge a sender, replay, nor subscribe to a key it does not
  * hold; garbage and stalled connections on both ports leave the others' deliveries alone.
+ * The gRPC backend publishes on PublishStream there (the server's counters say so).
  *
  * Usage: test_signal_server [PATH_TO_WICE]   (default: $WICE, else the build tree's wice)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
@@ -34,6 +36,7 @@
 
 static const char *wice_path;
 static pid_t server_pid;
+static char server_log[] = "/tmp/wice-test-signal-XXXXXX"; /* its stderr */
 static uint16_t grpc_port, ws_port;
 
 /* ---- a peer: a key, a mux of backends, and a queue of what it received ---- */
@@ -243,6 +246,10 @@ static void server_start(void)
 	server_pid = fork();
 	assert_true(server_pid >= 0);
 	if (!server_pid) {
+		int fd = open(server_log, O_WRONLY | O_APPEND);
+
+		if (fd >= 0)
+			dup2(fd, 2);
 		execl(wice_path, wice_path, "signal", "--grpc", g, "--ws", w, (char *)NULL);
 		_exit(127);
 	}
@@ -347,6 +354,40 @@ static void test_exchange_both_ways(void **state)
 	assert_int_equal(a.n, 1);
 	peer_close(&a);
 	peer_close(&b);
+}
+
+/* The server's counter `name` from the stats line SIGUSR1 makes it log (-1: none came). */
+static long long server_stat(const char *name)
+{
+	char line[1024], key[64];
+	long long v = -1;
+	FILE *fp;
+
+	snprintf(key, sizeof(key), " %s=", name);
+	assert_int_equal(kill(server_pid, SIGUSR1), 0);
+	for (int i = 0; i < 100 && v < 0; i++) {
+		usleep(20000);
+		fp = fopen(server_log, "r");
+		assert_non_null(fp);
+		while (fgets(line, sizeof(line), fp)) { /* the last stats line counts */
+			char *at = strstr(line, "stats:") ? strstr(line, key) : NULL;
+
+			if (at)
+				v = strtoll(at + strlen(key), NULL, 10);
+		}
+		fclose(fp);
+	}
+	return v;
+}
+
+/* After the gRPC cases: the client backend published on PublishStream, not a unary call per
+ * publish, and what it sent was counted as published. */
+static void test_grpc_publish_stream(void **state)
+{
+	(void)state;
+	assert_true(server_stat("publish_streams") > 0);
+	assert_true(server_stat("published") > 0);
+	assert_int_equal(server_stat("stalled"), 0);
 }
 
 static void test_out_of_order(void **state)
@@ -542,6 +583,7 @@ int main(int argc, char **argv)
 		CASE(tag, test_third_party, setup), CASE(tag, test_subscribe_without_key, setup),  \
 		CASE(tag, test_garbage_on_both_ports, setup)
 		CASES("grpc", setup_grpc),
+		CASE("grpc", test_grpc_publish_stream, setup_grpc),
 		CASES("ws", setup_ws),
 		CASES("grpc_ws", setup_both),
 	};
@@ -564,8 +606,26 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
+	{
+		int fd = mkstemp(server_log);
+
+		if (fd < 0)
+			return 2;
+		close(fd);
+	}
 	server_start();
 	r = cmocka_run_group_tests_name("wice signal over loopback", tests, NULL, NULL);
 	server_stop();
+	{ /* the server's log, for whoever reads this test's */
+		char buf[4096];
+		size_t got;
+		FILE *fp = fopen(server_log, "r");
+
+		while (fp && (got = fread(buf, 1, sizeof(buf), fp)) > 0)
+			fwrite(buf, 1, got, stderr);
+		if (fp)
+			fclose(fp);
+		unlink(server_log);
+	}
 	return r;
 }
