@@ -7,7 +7,7 @@ clang libclang-rt-14-dev llvm wireguard-tools wireguard-go iperf3 iproute2 nftab
 iputils-ping netcat-openbsd libprotobuf-c-dev protobuf-c-compiler libgrpc-dev
 libwebsockets-dev libmnl-dev openssl
 coturn libnice-dev libglib2.0-dev libyaml-dev libjson-glib-dev tcpdump python3
-libnftables-dev libcap-ng-dev"
+libnftables-dev libcap-ng-dev libseccomp-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

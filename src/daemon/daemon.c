@@ -16,6 +16,7 @@
 #include "daemon/nft.h"
 #include "daemon/peer_link.h"
 #include "daemon/privs.h"
+#include "daemon/sandbox.h"
 #include "daemon/watcher.h"
 #include "daemon/wgctl.h"
 #include "ice/resolver.h"
@@ -777,6 +778,9 @@ int daemon_run(const struct config *cfg)
 	 * what they had. Nothing below needs more than CAP_NET_ADMIN (privs.c).
 	 */
 	r = privs_drop();
+	if (r < 0)
+		goto out;
+	r = sandbox_apply();
 	if (r < 0)
 		goto out;
 	r = start_relays(&d);

@@ -23,19 +23,21 @@ daemon_stop() {
 CAPS_KEPT=0000000000001000
 
 # caps HOST: every thread of HOST's daemon holds CAP_NET_ADMIN alone (effective, permitted,
-# bounding), nothing inheritable or ambient, and no_new_privs.
+# bounding), nothing inheritable or ambient, no_new_privs, and runs under the seccomp filter
+# (Seccomp 2: filter mode, one filter).
 caps() {
 	local pid=${DAEMON_PID[$1]} t n=0 bad=0 line
 	[ "$(cat "/proc/$pid/comm")" = wice ] || { note "PID $pid is not wice"; return 1; }
 	for t in /proc/"$pid"/task/*/status; do
 		n=$((n + 1))
-		line=$(awk '/^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):/ { printf "%s%s ", $1, $2 }' "$t")
+		line=$(awk '/^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):/ { printf "%s%s ", $1, $2 }' "$t")
 		[ "$n" -gt 1 ] || note "$1: $line"
-		[[ $line == "CapInh:0000000000000000 CapPrm:$CAPS_KEPT CapEff:$CAPS_KEPT CapBnd:$CAPS_KEPT CapAmb:0000000000000000 NoNewPrivs:1 " ]] ||
+		[[ $line == "CapInh:0000000000000000 CapPrm:$CAPS_KEPT CapEff:$CAPS_KEPT CapBnd:$CAPS_KEPT CapAmb:0000000000000000 NoNewPrivs:1 Seccomp:2 Seccomp_filters:1 " ]] ||
 			{ note "$t: $line"; bad=1; }
 	done
 	note "$1: $n thread(s) checked"
-	[ "$bad" = 0 ] && grep -q "privileges: kept CAP_NET_ADMIN" "$E2E_TMP/daemon-$1.log"
+	[ "$bad" = 0 ] && grep -q "privileges: kept CAP_NET_ADMIN" "$E2E_TMP/daemon-$1.log" &&
+		grep -q "sandbox: seccomp filter loaded" "$E2E_TMP/daemon-$1.log"
 }
 
 # daemon_require TEST: the tools every daemon test needs, else one "not ok" line and exit 1.

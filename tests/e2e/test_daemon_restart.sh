@@ -154,8 +154,8 @@ check "both daemons point WireGuard at their proxies" proxies
 traffic "first daemons"
 check "$A is on the direct path (endpoint, rules)" direct $A
 check "$B is on the direct path (endpoint, rules)" direct $B
-check "$A's daemon keeps CAP_NET_ADMIN alone, no_new_privs" caps $A
-check "$B's daemon keeps CAP_NET_ADMIN alone, no_new_privs" caps $B
+check "$A's daemon keeps CAP_NET_ADMIN alone, no_new_privs, seccomp" caps $A
+check "$B's daemon keeps CAP_NET_ADMIN alone, no_new_privs, seccomp" caps $B
 
 # ---- kill -9 and restart ----
 read -r old_port _ <<<"$(pair $B)"
@@ -176,7 +176,7 @@ check "$B's rules and endpoint follow the pair change (capabilities dropped)" di
 read -r new_port _ <<<"$(pair $B)"
 note "$B: ICE port $old_port before, $new_port after"
 check "$B's daemon still keeps CAP_NET_ADMIN alone after the pair change" caps $B
-check "the new daemon keeps CAP_NET_ADMIN alone, no_new_privs" caps $A
+check "the new daemon keeps CAP_NET_ADMIN alone, no_new_privs, seccomp" caps $A
 
 # ---- SIGTERM ----
 check "daemon on $A stops on SIGTERM" daemon_stop $A
