@@ -11,7 +11,8 @@
 
 static const char usage[] =
 	"Usage: wice daemon [--config FILE] [--backend URL]... [--ice-server URL]...\n"
-	"                   [--interfaces GLOB]... [--socket PATH] [--log-level LEVEL] [IFACE...]\n\n"
+	"                   [--interfaces GLOB]... [--socket PATH] [--log-level LEVEL] "
+	"[IFACE...]\n\n"
 	"Finds the WireGuard interfaces of this host and connects every peer without a hand-set\n"
 	"endpoint through ICE, trading candidates through the signaling backends.\n\n"
 	"  --backend URL      signaling backend: grpc://HOST:PORT, ws://HOST:PORT/, grpcs:, wss:\n"

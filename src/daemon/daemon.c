@@ -38,8 +38,8 @@ struct daemon {
 	struct ice_resolver *resolver; /* names in servers: their addrs */
 	struct watcher *watcher;
 	struct control_server *control;
-	GHashTable *ifaces; /* name -> struct iface */
-	char **addrs;	    /* the local addresses the links were last given */
+	GHashTable *ifaces;	  /* name -> struct iface */
+	char **addrs;		  /* the local addresses the links were last given */
 	struct own_iface **owned; /* the named interfaces this daemon created, cfg->names.n */
 	bool stopping;
 };

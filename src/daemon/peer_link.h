@@ -52,15 +52,15 @@
 #include "signaling.pb-c.h"
 #include "wg/messages.h"
 
-#define PEER_LINK_FLUSH_MS	  10   /* trickled candidates sent together within this */
-#define PEER_LINK_RETRY_MS	  250  /* after a publish the backends refused */
-#define PEER_LINK_RETRY_MAX	  40   /* then wait for the next announce */
-#define PEER_LINK_ANNOUNCE_MS	  1000 /* snapshot again while not connected */
-#define PEER_LINK_ANNOUNCE_MAX	  120
-#define PEER_LINK_RESTART_MS	  1000 /* ICE restart this long after a failure */
-#define PEER_LINK_DIRECT_MS	  1000 /* a direct pair: WireGuard leaves the proxy this late */
-#define PEER_LINK_TCP_AFTER_MS	  2000 /* no direct UDP pair this long after checks began: ICE-TCP */
-#define PEER_LINK_LOCAL_CANDIDATES 64  /* ENVELOPE_MAX_CANDIDATES */
+#define PEER_LINK_FLUSH_MS	   10	/* trickled candidates sent together within this */
+#define PEER_LINK_RETRY_MS	   250	/* after a publish the backends refused */
+#define PEER_LINK_RETRY_MAX	   40	/* then wait for the next announce */
+#define PEER_LINK_ANNOUNCE_MS	   1000 /* snapshot again while not connected */
+#define PEER_LINK_ANNOUNCE_MAX	   120
+#define PEER_LINK_RESTART_MS	   1000 /* ICE restart this long after a failure */
+#define PEER_LINK_DIRECT_MS	   1000 /* a direct pair: WireGuard leaves the proxy this late */
+#define PEER_LINK_TCP_AFTER_MS	   2000 /* no direct UDP pair this long after checks began: ICE-TCP */
+#define PEER_LINK_LOCAL_CANDIDATES 64	/* ENVELOPE_MAX_CANDIDATES */
 /*
  * WireGuard answers any data within WG_KEEPALIVE_TIMEOUT (10 s: a keepalive when it has nothing
  * to send). Sending data unanswered for longer, with counters read once a second
@@ -88,7 +88,7 @@ struct peer_link_config {
 	const char *ifname;
 	uint8_t local_key[WG_KEY_LEN]; /* public */
 	uint8_t peer_key[WG_KEY_LEN];
-	uint16_t wg_port; /* WireGuard's listen port */
+	uint16_t wg_port;		  /* WireGuard's listen port */
 	const struct ice_server *servers; /* kept, not copied: must outlive the link */
 	size_t n_servers;
 	const char *const *local_addresses; /* copied; NULL: libnice's choice */

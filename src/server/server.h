@@ -18,15 +18,15 @@
 #include "wg/messages.h"
 
 /* Limits per connection; every one is something a client could otherwise exhaust. */
-#define SERVER_MAX_FRAME	  (ENVELOPE_MAX_SIZE + 1024) /* bytes in one message/frame */
-#define SERVER_RATE_PER_SEC	  10000 /* publishes per connection per second, sustained */
-#define SERVER_RATE_BURST	  20000
-#define SERVER_SUB_QUEUE_MAX	  1024		/* frames waiting for one slow subscriber */
-#define SERVER_SUB_QUEUE_BYTES	  (4u << 20)	/* and their bytes */
-#define SERVER_MAX_SUBS_PER_KEY	  8		/* concurrent subscriptions of one key */
-#define SERVER_AUTH_TIMEOUT_MS	  10000 /* to prove a key after connecting (WebSocket) */
-#define SERVER_STALL_TIMEOUT_MS	  10000 /* a frame started must finish within this */
-#define SERVER_MAX_CONNECTIONS	  65536
+#define SERVER_MAX_FRAME	(ENVELOPE_MAX_SIZE + 1024) /* bytes in one message/frame */
+#define SERVER_RATE_PER_SEC	10000 /* publishes per connection per second, sustained */
+#define SERVER_RATE_BURST	20000
+#define SERVER_SUB_QUEUE_MAX	1024	   /* frames waiting for one slow subscriber */
+#define SERVER_SUB_QUEUE_BYTES	(4u << 20) /* and their bytes */
+#define SERVER_MAX_SUBS_PER_KEY 8	   /* concurrent subscriptions of one key */
+#define SERVER_AUTH_TIMEOUT_MS	10000	   /* to prove a key after connecting (WebSocket) */
+#define SERVER_STALL_TIMEOUT_MS 10000	   /* a frame started must finish within this */
+#define SERVER_MAX_CONNECTIONS	65536
 
 struct router_sub;
 
