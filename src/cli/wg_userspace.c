@@ -2,6 +2,7 @@
 /* wice wg-userspace [-f] IFACE: a userspace WireGuard interface, as wireguard-go serves one. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 #include "cli/cli.h"
 #include "util/log.h"
+#include "util/privs.h"
+#include "util/sandbox.h"
 #include "wg/device.h"
 #include "wg/tun.h"
 
@@ -52,6 +55,16 @@ static int serve(const char *name, int ready_fd)
 	if ((r = device_new(ifname, tun, &dev)) < 0) {
 		close(tun);
 		log_error("%s: %s", ifname, strerror(-r));
+		return 1;
+	}
+	/*
+	 * Before the threads start (capabilities are per thread): CAP_NET_ADMIN for fwmark and
+	 * the forced socket buffers, CAP_NET_BIND_SERVICE for a listen port below 1024, both
+	 * settable at any time through the UAPI; nothing else, and the seccomp deny-list.
+	 */
+	if ((r = privs_drop((const unsigned int[]){CAP_NET_ADMIN, CAP_NET_BIND_SERVICE}, 2)) < 0 ||
+	    (r = sandbox_apply()) < 0) {
+		device_free(dev);
 		return 1;
 	}
 	if ((r = device_start(dev)) < 0) {

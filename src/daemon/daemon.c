@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <ifaddrs.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <signal.h>
@@ -15,8 +16,6 @@
 #include "daemon/own_iface.h"
 #include "daemon/nft.h"
 #include "daemon/peer_link.h"
-#include "daemon/privs.h"
-#include "daemon/sandbox.h"
 #include "daemon/watcher.h"
 #include "daemon/wgctl.h"
 #include "ice/resolver.h"
@@ -27,6 +26,8 @@
 #include "signal/envelope.h"
 #include "util/key.h"
 #include "util/log.h"
+#include "util/privs.h"
+#include "util/sandbox.h"
 
 struct daemon {
 	GMainContext *ctx;
@@ -777,7 +778,7 @@ int daemon_run(const struct config *cfg)
 	 * watcher's reads): capabilities are per thread, and those started earlier would keep
 	 * what they had. Nothing below needs more than CAP_NET_ADMIN (privs.c).
 	 */
-	r = privs_drop();
+	r = privs_drop((const unsigned int[]){CAP_NET_ADMIN}, 1);
 	if (r < 0)
 		goto out;
 	r = sandbox_apply();

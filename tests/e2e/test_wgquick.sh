@@ -88,6 +88,31 @@ idle_ticks() {
 }
 check "an idle interface uses no CPU" idle_ticks
 
+# Least privilege: every thread keeps CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10) alone,
+# nothing inheritable or ambient, no_new_privs, under the seccomp filter.
+privs_of() {
+	local t n=0 bad=0 line want
+	want="CapInh:0000000000000000 CapPrm:0000000000001400 CapEff:0000000000001400"
+	want+=" CapBnd:0000000000001400 CapAmb:0000000000000000 NoNewPrivs:1 Seccomp:2"
+	want+=" Seccomp_filters:1 "
+	for t in /proc/"$1"/task/*/status; do
+		n=$((n + 1))
+		line=$(awk '/^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):/ { printf "%s%s ", $1, $2 }' "$t")
+		[ "$n" -gt 1 ] || note "$line"
+		[ "$line" = "$want" ] || { note "$t: $line"; bad=1; }
+	done
+	note "$n thread(s) checked"
+	[ "$bad" = 0 ] && [ "$n" -ge 4 ]
+}
+check "every thread: CAP_NET_ADMIN and CAP_NET_BIND_SERVICE alone, seccomp" privs_of "$PID_A"
+# What they are kept for: a fwmark and a listen port below 1024, set at run time.
+check "wg set fwmark and a listen port below 1024 still work" \
+	bash -c "ip netns exec $NS_B wg set $IF_B fwmark 0x51 listen-port 999 &&
+		ip netns exec $NS_B wg show $IF_B | grep -q 'listening port: 999' &&
+		ip netns exec $NS_B wg show $IF_B | grep -q 'fwmark: 0x51'"
+check "ping b -> a from b's new port 999 (a learns it)" assert_ping "$NS_B" 10.98.0.1
+check "ping a -> b after that" assert_ping "$NS_A" 10.98.0.2
+
 # What a user sees for an address routed into the tunnel that no packet can reach, as with the
 # kernel module: ping reports the ICMP error at once, and a TCP connect fails with "No route
 # to host" well within a second instead of hanging. 10.98.0.3 / fd98::3 are in wg-quick's /24

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <netinet/in.h>
-#include "daemon/sandbox.h"
+#include "util/sandbox.h"
 
 enum { EXEC, UNSHARE, CLONE_USER, CLONE_NET, CLONE3, BPF, IO_URING, PTRACE, FORK, THREAD, UDP, N };
 

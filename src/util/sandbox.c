@@ -4,7 +4,7 @@
 #include <seccomp.h>
 #include <stddef.h>
 #include <string.h>
-#include "daemon/sandbox.h"
+#include "util/sandbox.h"
 #include "util/log.h"
 
 #define ARRAY_SIZE(x) (sizeof(x) / sizeof((x)[0]))

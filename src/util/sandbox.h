@@ -15,8 +15,8 @@
  * between versions and on rare paths; a call missing from an allow-list would break the daemon
  * on such a path. What is denied here none of them needs.
  */
-#ifndef WICE_DAEMON_SANDBOX_H
-#define WICE_DAEMON_SANDBOX_H
+#ifndef WICE_UTIL_SANDBOX_H
+#define WICE_UTIL_SANDBOX_H
 
 /*
  * Loads the filter into this thread (and the threads it starts later). Needs no_new_privs or
