@@ -7,8 +7,8 @@
 #
 # A target is built the way the clang command in its header comment says (" * clang ...
 # -fsanitize=... ARGS -o NAME", continued with backslashes; ARGS are used as they are, from the
-# top directory); without one, it is linked with src/wg/*.c, src/util/*.c, -lcrypto -lsodium
-# -lpthread.
+# top directory); without one, it is linked with src/wg/*.c, libwice's src/util/{file,key,log}.c,
+# -lcrypto -lsodium -lpthread.
 #
 # Env: FUZZ_SECONDS, FUZZ_CC (default clang), FUZZ_ONLY (space-separated names to run).
 set -u
@@ -44,7 +44,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	log=$OUT/$short
 	recipe=$(sed -n '/^ \* clang /,/ -o /p' "$src" | sed 's/^ \*//; s/\\$//' | tr '\n\t' '  ' |
 		sed -n 's/.*-fsanitize=[^ ]* \(.*\) -o .*/\1/p')
-	[ -n "$recipe" ] || recipe="-Isrc $src src/wg/*.c src/util/*.c -lcrypto -lsodium -lpthread"
+	[ -n "$recipe" ] || recipe="-Isrc $src src/wg/*.c src/util/file.c src/util/key.c src/util/log.c -lcrypto -lsodium -lpthread"
 	# UBSan findings abort through UBSAN_OPTIONS=halt_on_error=1 (set above).
 	# shellcheck disable=SC2086 # the recipe is meant to split and glob
 	if ! $CC -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -I. $recipe \
