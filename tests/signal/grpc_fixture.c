@@ -482,3 +482,13 @@ grpc_status_code raw_subscribe(struct raw *r, const uint8_t pub[static WG_KEY_LE
 	raw_sub_free(&s);
 	return GRPC_STATUS_OK;
 }
+
+void peers_up(struct peer *a, struct peer *b, int port)
+{
+	peer_init(a);
+	peer_init(b);
+	peer_open(a, "grpc", port, NULL);
+	peer_open(b, "grpc", port, NULL);
+	assert_true(wait_state(a, true, 1));
+	assert_true(wait_state(b, true, 1));
+}

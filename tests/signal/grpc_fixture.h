@@ -61,6 +61,8 @@ void peer_init(struct peer *p);
 void peer_open(struct peer *p, const char *scheme, int port, const char *ca);
 void peer_close(struct peer *p);
 bool wait_state(struct peer *p, bool want, unsigned int min_ups);
+/* a and b: opened on grpc://127.0.0.1:port, both subscribed (asserted). */
+void peers_up(struct peer *a, struct peer *b, int port);
 bool wait_recv(struct peer *p, size_t n, unsigned int ms);
 size_t n_received(struct peer *p);
 void send_sealed(struct peer *from, const struct peer *to, uint64_t session_id);

@@ -223,12 +223,7 @@ static void test_oversized(void **state)
 		usleep(10000);
 	assert_int_equal(stat_of(&f->srv.stats.oversized), 2);
 
-	peer_init(&a);
-	peer_init(&b);
-	peer_open(&a, "grpc", f->port, NULL);
-	peer_open(&b, "grpc", f->port, NULL);
-	assert_true(wait_state(&a, true, 1));
-	assert_true(wait_state(&b, true, 1));
+	peers_up(&a, &b, f->port);
 	send_sealed(&a, &b, 9);
 	assert_true(wait_recv(&b, 1, WAIT_MS));
 	check_received(&b, 0, &a, 9);
@@ -277,12 +272,7 @@ static void test_garbage(void **state)
 	int g1, g2, g3;
 
 	server_up(f, NULL, NULL);
-	peer_init(&a);
-	peer_init(&b);
-	peer_open(&a, "grpc", f->port, NULL);
-	peer_open(&b, "grpc", f->port, NULL);
-	assert_true(wait_state(&a, true, 1));
-	assert_true(wait_state(&b, true, 1));
+	peers_up(&a, &b, f->port);
 
 	g1 = tcp_connect(f->port);
 	randombytes_buf(junk, sizeof(junk));
@@ -314,12 +304,7 @@ static void test_restart(void **state)
 	struct peer a, b;
 
 	server_up(f, NULL, NULL);
-	peer_init(&a);
-	peer_init(&b);
-	peer_open(&a, "grpc", f->port, NULL);
-	peer_open(&b, "grpc", f->port, NULL);
-	assert_true(wait_state(&a, true, 1));
-	assert_true(wait_state(&b, true, 1));
+	peers_up(&a, &b, f->port);
 	send_sealed(&a, &b, 1);
 	assert_true(wait_recv(&b, 1, WAIT_MS));
 

@@ -215,12 +215,7 @@ static void test_stream_exchange(void **state)
 	struct peer a, b;
 
 	server_up(f, NULL, NULL);
-	peer_init(&a);
-	peer_init(&b);
-	peer_open(&a, "grpc", f->port, NULL);
-	peer_open(&b, "grpc", f->port, NULL);
-	assert_true(wait_state(&a, true, 1));
-	assert_true(wait_state(&b, true, 1));
+	peers_up(&a, &b, f->port);
 	for (uint64_t i = 0; i < N_EACH; i++) {
 		send_sealed(&a, &b, 1000 + i);
 		send_sealed(&b, &a, 2000 + i);
@@ -410,12 +405,7 @@ static void test_stream_fallback(void **state)
 
 	f->srv.grpc_no_stream = true;
 	server_up(f, NULL, NULL);
-	peer_init(&a);
-	peer_init(&b);
-	peer_open(&a, "grpc", f->port, NULL);
-	peer_open(&b, "grpc", f->port, NULL);
-	assert_true(wait_state(&a, true, 1));
-	assert_true(wait_state(&b, true, 1));
+	peers_up(&a, &b, f->port);
 	for (uint64_t i = 0; i < N_EACH; i++)
 		send_sealed(&a, &b, 10 + i);
 	send_sealed(&b, &a, 5);
@@ -447,12 +437,7 @@ static void test_stream_unimplemented(void **state)
 	f->srv.grpc_no_stream = true;
 	f->srv.grpc_announce_anyway = true;
 	server_up(f, NULL, NULL);
-	peer_init(&a);
-	peer_init(&b);
-	peer_open(&a, "grpc", f->port, NULL);
-	peer_open(&b, "grpc", f->port, NULL);
-	assert_true(wait_state(&a, true, 1));
-	assert_true(wait_state(&b, true, 1));
+	peers_up(&a, &b, f->port);
 	while (!n_received(&b) && tries++ < 50) {
 		send_sealed(&a, &b, 1);
 		wait_recv(&b, 1, 100);
